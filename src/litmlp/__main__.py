@@ -1,0 +1,5 @@
+import sys
+
+from litmlp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""Lightning callbacks for concerns that cut across the step logic."""
+
+from litmlp.callbacks.confusion_matrix import ConfusionMatrixImage
+from litmlp.callbacks.run_config import RunConfigInCheckpoint
+
+__all__ = ["ConfusionMatrixImage", "RunConfigInCheckpoint"]

@@ -1,0 +1,140 @@
+"""The `litmlp` command: `litmlp <command> [overrides] [hydra flags]`, one Hydra app per command.
+
+Only the standard library and, once a command runs, Hydra are imported here, so `litmlp --help` is
+instant; Lightning and torch are imported by the task that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+# command -> (task module in litmlp.tasks, its function, one-line description)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("train", "train", "fit a model, then test its best checkpoint"),
+    "eval": ("evaluate", "evaluate", "test a checkpoint: litmlp eval ckpt_path=PATH"),
+}
+
+USAGE = """usage: litmlp <command> [key=value ...] [group=option ...] [hydra flags]
+
+commands:
+{commands}
+
+Every command takes Hydra overrides and flags, for example:
+  litmlp train model.optimizer.lr=0.01 data.batch_size=64 trainer=cpu
+  litmlp train -m seed=0,1,2              run a sweep (multirun)
+  litmlp train --cfg job                  print the composed config and exit
+  litmlp train --help                     list the config groups and their options
+  litmlp eval ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt
+
+Set LITMLP_DEBUG=1 to see full tracebacks."""
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {description}" for name, (_, _, description) in COMMANDS.items()]
+    return USAGE.format(commands="\n".join(lines))
+
+
+def _log_to_files(message: str) -> None:
+    """Record the error in the run's log file without printing it a second time on the console."""
+    import logging
+
+    record = logging.LogRecord("litmlp", logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+class _App:
+    """The Hydra task function of one command; turns user errors into one line and an exit code.
+
+    Errors are caught inside the job: an exception escaping it makes Hydra print a second line of its own.
+    """
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.exit_code = 0
+        self.debug = os.environ.get("LITMLP_DEBUG", "") not in ("", "0")
+
+    def fail(self, message: str, exit_code: int) -> None:
+        print(f"litmlp {self.command}: error: {message}", file=sys.stderr)
+        _log_to_files(message)
+        self.exit_code = exit_code
+
+    def __call__(self, cfg: DictConfig) -> None:
+        from hydra.errors import HydraException
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
+        from litmlp.config.errors import describe_config_error
+        from litmlp.errors import LitmlpError
+
+        module_name, function_name, _ = COMMANDS[self.command]
+        try:
+            missing = sorted(OmegaConf.missing_keys(cfg))
+            if missing:
+                raise LitmlpError(
+                    f"missing required value: {', '.join(missing)} (set it on the command line: {missing[0]}=...)"
+                )
+            task = getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
+            task(cfg)
+        except LitmlpError as error:
+            if self.debug:
+                raise
+            self.fail(str(error), 1)
+        except (HydraException, OmegaConfBaseException) as error:
+            if self.debug:
+                raise
+            if isinstance(error.__cause__, LitmlpError):
+                self.fail(str(error.__cause__), 1)
+            else:
+                self.fail(describe_config_error(error), 2)
+
+
+def _run_hydra_app(command: str, overrides: list[str]) -> int:
+    import hydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from litmlp.config import config_dir, register
+    from litmlp.config.errors import describe_config_error
+
+    app = _App(command)
+    # Hydra then raises its errors (bad overrides, unknown options) instead of printing a multi-line report.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    register()
+    main_function = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")(app)
+    sys.argv = [sys.argv[0], *overrides]
+    try:
+        main_function()
+    except (HydraException, OmegaConfBaseException) as error:
+        if app.debug:
+            raise
+        app.fail(describe_config_error(error), 2)
+    except KeyboardInterrupt:
+        print(f"litmlp {command}: interrupted", file=sys.stderr)
+        return 130
+    return app.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if args[0] == "--version":
+        from litmlp import __version__
+
+        print(f"litmlp {__version__}")
+        return 0
+    command, overrides = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"litmlp: error: unknown command '{command}' (choose from: {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
+    return _run_hydra_app(command, overrides)

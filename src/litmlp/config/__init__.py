@@ -1,0 +1,30 @@
+"""Where the configs live, their schemas, and the resolvers they use."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from litmlp.config.schema import register_schemas
+
+
+def config_dir() -> Path:
+    """`conf/` inside an installed wheel, else the repository's top-level `conf/` (editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "conf"
+    return installed if installed.is_dir() else package.parents[1] / "conf"
+
+
+def run_id() -> str:
+    """A run directory name: start time plus a random suffix, so runs started in the same second differ."""
+    return f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
+
+
+def register() -> None:
+    """Register schemas and resolvers; call before Hydra composes a config. Idempotent."""
+    register_schemas()
+    if not OmegaConf.has_resolver("run_id"):
+        OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)

@@ -1,0 +1,155 @@
+"""The DataModule for a feature matrix that fits in memory: split, standardise, batch.
+
+Subclasses only say where the rows come from (`load`); everything about splits, scaling and
+batching lives here, so a new dataset is one small class and one yaml file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from litmlp.data.loader import EpochBatchSampler, InMemoryLoader
+from litmlp.errors import LitmlpError
+
+
+def stratified_split(
+    targets: torch.Tensor, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Train/val/test row indices with every class split in the same proportions."""
+    generator = torch.Generator().manual_seed(seed)
+    parts: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] = ([], [], [])
+    for label in torch.unique(targets):
+        rows = torch.nonzero(targets == label).flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        num_val = round(len(rows) * val_fraction)
+        num_test = round(len(rows) * test_fraction)
+        parts[1].append(rows[:num_val])
+        parts[2].append(rows[num_val : num_val + num_test])
+        parts[0].append(rows[num_val + num_test :])
+    train, val, test = (torch.sort(torch.cat(p)).values for p in parts)
+    return train, val, test
+
+
+class TabularDataModule(pl.LightningDataModule):
+    """Holds float32 features [N, F] and int64 class labels [N] in memory."""
+
+    def __init__(
+        self,
+        batch_size: int = 128,
+        eval_batch_size: int = 1024,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 0,
+        shuffle_seed: int = 0,
+        standardize: bool = True,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+    ) -> None:
+        super().__init__()
+        if not (0 < val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise LitmlpError(
+                f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must be "
+                "fractions that leave rows for training"
+            )
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.shuffle_seed = shuffle_seed
+        self.standardize = standardize
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self._rows: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.feature_mean: torch.Tensor | None = None
+        self.feature_std: torch.Tensor | None = None
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return all rows as (features float32 [N, F], labels int64 [N] in 0..C-1)."""
+        raise NotImplementedError
+
+    def _all_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._rows is None:
+            self._rows = self.load()
+        return self._rows
+
+    @property
+    def num_features(self) -> int:
+        return int(self._all_rows()[0].shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._all_rows()[1].max()) + 1
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._splits is not None:
+            return
+        features, targets = self._all_rows()
+        train, val, test = stratified_split(targets, self.val_fraction, self.test_fraction, self.split_seed)
+        if self.feature_mean is None or self.feature_std is None:
+            self.feature_mean, self.feature_std = self._fit_scaler(features[train])
+        scaled = (features - self.feature_mean) / self.feature_std
+        self._splits = {name: (scaled[rows], targets[rows]) for name, rows in
+                        (("train", train), ("val", val), ("test", test))}
+
+    def _fit_scaler(self, train_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        num_features = train_features.shape[1]
+        if not self.standardize:
+            return torch.zeros(num_features), torch.ones(num_features)
+        std = train_features.std(dim=0)
+        # A constant column would divide by zero; leave it unscaled instead.
+        return train_features.mean(dim=0), torch.where(std > 0, std, torch.ones_like(std))
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The standardised (features, labels) of the 'train', 'val' or 'test' split."""
+        self.setup()
+        assert self._splits is not None
+        return self._splits[name]
+
+    def _loader(self, name: str, *, train: bool) -> InMemoryLoader:
+        features, targets = self.split(name)
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = EpochBatchSampler(
+            len(features),
+            self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            seed=self.shuffle_seed,
+            rank=rank,
+            world_size=world_size,
+            pad=train,
+        )
+        return InMemoryLoader(
+            features,
+            targets,
+            sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+    def train_dataloader(self) -> InMemoryLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> InMemoryLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> InMemoryLoader:
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> InMemoryLoader:
+        return self._loader("test", train=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        # Saved in every checkpoint, so evaluation and prediction reuse the training split's statistics.
+        return {"feature_mean": self.feature_mean, "feature_std": self.feature_std}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.feature_mean = state_dict["feature_mean"]
+        self.feature_std = state_dict["feature_std"]

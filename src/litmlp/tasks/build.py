@@ -1,0 +1,43 @@
+"""Turn a composed config into the DataModule, LightningModule, callbacks, loggers and Trainer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from litmlp.data import TabularDataModule
+
+
+def build_datamodule(data_cfg: DictConfig) -> TabularDataModule:
+    return instantiate(data_cfg, _convert_="all")
+
+
+def build_module(model_cfg: DictConfig, datamodule: TabularDataModule) -> pl.LightningModule:
+    """The net's input and output sizes come from the data, not from the model config."""
+    net = instantiate(model_cfg.net, _convert_="all")(
+        num_inputs=datamodule.num_features, num_outputs=datamodule.num_classes
+    )
+    # An empty scheduler config (`model/scheduler=none`) means a constant learning rate.
+    scheduler = instantiate(model_cfg.scheduler, _convert_="all") if model_cfg.scheduler else None
+    # Built from a plain container: the typed schema would refuse an nn.Module as the value of `net`.
+    spec = OmegaConf.to_container(model_cfg, resolve=True)
+    return instantiate(spec, net=net, num_classes=datamodule.num_classes, scheduler=scheduler)
+
+
+def build_callbacks(callbacks_cfg: DictConfig) -> list[pl.Callback]:
+    """One callback per entry; `callbacks.<name>=null` switches that one off."""
+    return [instantiate(cfg, _convert_="all") for cfg in callbacks_cfg.values() if cfg]
+
+
+def build_loggers(logger_cfg: DictConfig) -> list[Logger]:
+    return [instantiate(cfg, _convert_="all") for cfg in logger_cfg.values() if cfg]
+
+
+def build_trainer(
+    trainer_cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Logger], **overrides: Any
+) -> pl.Trainer:
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **overrides)

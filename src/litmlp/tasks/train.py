@@ -1,0 +1,68 @@
+"""`litmlp train`: build data, model and trainer from the config, fit, test the best checkpoint, report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from litmlp.callbacks import RunConfigInCheckpoint
+from litmlp.checkpoint import load_checkpoint
+from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from litmlp.tasks.results import METRICS_FILE, as_floats, log_hparams, metrics_table, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one training job; returns what it writes to `metrics.json`."""
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.float32_matmul_precision:
+        torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = build_datamodule(cfg.data)
+    model = build_module(cfg.model, datamodule)
+    if cfg.ckpt_path:
+        model.load_state_dict(load_checkpoint(cfg.ckpt_path)["state_dict"])
+        log.info("Starting from the weights of %s", cfg.ckpt_path)
+    callbacks = build_callbacks(cfg.callbacks)
+    callbacks.append(RunConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))  # type: ignore[arg-type]
+    loggers = build_loggers(cfg.logger)
+    trainer = build_trainer(cfg.trainer, callbacks, loggers)
+
+    log.info("Training %s on %s; run directory %s", type(model.net).__name__, type(datamodule).__name__, output_dir)
+    trainer.fit(model, datamodule=datamodule)
+
+    val_metrics = as_floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    checkpoint = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
+    best_path = checkpoint.best_model_path if checkpoint else ""
+    test_metrics: dict[str, float] = {}
+    if cfg.test:
+        # Test the best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights.
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+        test_metrics = as_floats(results[0]) if results else {}
+
+    summary: dict[str, Any] = {
+        "val": val_metrics,
+        "test": test_metrics,
+        "val_acc_best": model.val_acc_best,
+        "best_epoch": model.val_acc_best_epoch,
+        "epochs_trained": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "best_checkpoint": best_path or None,
+        "last_checkpoint": (checkpoint.last_model_path or None) if checkpoint else None,
+        "tested_checkpoint": best_path or None if cfg.test else None,
+    }
+    if trainer.is_global_zero:
+        write_json_atomic(output_dir / METRICS_FILE, summary)
+        log_hparams(trainer.loggers, cfg, {"val/acc_best": model.val_acc_best, **test_metrics})
+        log.info("Results (best val acc %.6f at epoch %d):\n%s", model.val_acc_best, model.val_acc_best_epoch,
+                 metrics_table({"val": val_metrics, "test": test_metrics}))
+        log.info("Run directory: %s", output_dir)
+    return summary
