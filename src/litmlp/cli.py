@@ -79,8 +79,9 @@ class _App:
         try:
             missing = sorted(OmegaConf.missing_keys(cfg))
             if missing:
+                keys = ", ".join(missing)
                 raise LitmlpError(
-                    f"missing required value: {', '.join(missing)} (set it on the command line: {missing[0]}=...)"
+                    f"missing required value: {keys} (set it on the command line: {missing[0]}=...)"
                 )
             task = getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
             task(cfg)
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, overrides = args[0], args[1:]
     if command not in COMMANDS:
-        print(f"litmlp: error: unknown command '{command}' (choose from: {', '.join(COMMANDS)})", file=sys.stderr)
+        print(
+            f"litmlp: error: unknown command '{command}' (choose from: {', '.join(COMMANDS)})",
+            file=sys.stderr,
+        )
         return 2
     return _run_hydra_app(command, overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -28,3 +29,6 @@ def register() -> None:
     register_schemas()
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("cwd"):
+        # Not ${hydra:runtime.cwd}: a sweep resolves its directory before Hydra's runtime config exists.
+        OmegaConf.register_new_resolver("cwd", os.getcwd)

@@ -23,7 +23,8 @@ def describe_config_error(error: BaseException) -> str:
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         group, _, option = error.missing_cfg_file.rpartition("/")
         if group and error.options:
-            return f"unknown option '{option}' for config group '{group}' (available: {', '.join(error.options)})"
+            available = ", ".join(error.options)
+            return f"unknown option '{option}' for config group '{group}' (available: {available})"
         return f"config not found: '{error.missing_cfg_file}'"
     if isinstance(error, OverrideParseException):
         return f"cannot parse override '{error.override}': {_first_line(error.message)}"
@@ -32,9 +33,17 @@ def describe_config_error(error: BaseException) -> str:
         # "set env var HYDRA_FULL_ERROR=1 ..."; our debug switch is LITMLP_DEBUG.
         message = _first_line(str(error)).split(", set env var HYDRA_FULL_ERROR")[0].rstrip(":")
         cause = error.__cause__
-        detail = f": {_first_line(str(cause))}" if cause is not None and not isinstance(cause, ImportError) else ""
-        where = next((line.split(":", 1)[1].strip() for line in str(error).splitlines()
-                      if line.startswith("full_key:")), "")
+        detail = (
+            f": {_first_line(str(cause))}" if cause is not None and not isinstance(cause, ImportError) else ""
+        )
+        where = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in str(error).splitlines()
+                if line.startswith("full_key:")
+            ),
+            "",
+        )
         return f"{message}{detail}" + (f" (at '{where}')" if where else "")
     cause = _omegaconf_cause(error)
     if cause is not None:
@@ -44,6 +53,6 @@ def describe_config_error(error: BaseException) -> str:
         if isinstance(cause, ConfigKeyError):
             return f"unknown config key '{key}' (check the spelling; add a new key with '+{key}=...')"
         if isinstance(cause, ValidationError):
-            return f"invalid value for '{key}': {_first_line(cause.msg)}"
-        return f"config error at '{key}': {_first_line(cause.msg)}"
+            return f"invalid value for '{key}': {_first_line(cause.msg or str(cause))}"
+        return f"config error at '{key}': {_first_line(cause.msg or str(cause))}"
     return _first_line(str(error))

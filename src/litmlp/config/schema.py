@@ -82,7 +82,7 @@ class SGDConfig:
 class CosineSchedulerConfig:
     _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
     _partial_: bool = True
-    T_max: int = II("trainer.max_epochs")  # noqa: N815 (torch's argument name)
+    T_max: int = II("trainer.max_epochs")  # torch's argument name
     eta_min: float = 0.0
 
 

@@ -95,7 +95,7 @@ class _BatchDataset(Dataset[Batch]):
     def __len__(self) -> int:
         return len(self.features)
 
-    def __getitem__(self, index: torch.Tensor) -> Batch:  # type: ignore[override]
+    def __getitem__(self, index: torch.Tensor) -> Batch:
         return self.features[index], self.targets[index]
 
 

@@ -24,7 +24,7 @@ def make_spirals(
     noise: float = 0.5,
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Balanced classes; each class is one spiral arm, linearly projected to `num_features` dims plus noise."""
+    """Balanced classes, one spiral arm each, projected linearly to `num_features` dims plus noise."""
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(num_samples) % num_classes
     labels = labels[torch.randperm(num_samples, generator=generator)]

@@ -95,8 +95,10 @@ class TabularDataModule(pl.LightningDataModule):
         if self.feature_mean is None or self.feature_std is None:
             self.feature_mean, self.feature_std = self._fit_scaler(features[train])
         scaled = (features - self.feature_mean) / self.feature_std
-        self._splits = {name: (scaled[rows], targets[rows]) for name, rows in
-                        (("train", train), ("val", val), ("test", test))}
+        self._splits = {
+            name: (scaled[rows], targets[rows])
+            for name, rows in (("train", train), ("val", val), ("test", test))
+        }
 
     def _fit_scaler(self, train_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         num_features = train_features.shape[1]

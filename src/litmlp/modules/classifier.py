@@ -96,7 +96,8 @@ class Classifier(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
-        if self.global_step % self.trainer.log_every_n_steps == 0:
+        interval: int = self.trainer.log_every_n_steps  # type: ignore[attr-defined]  # set at Trainer init
+        if self.global_step % interval == 0:
             # .item() syncs with the device, so it only happens on logging steps.
             for logger in self.loggers:
                 logger.log_metrics({"train/loss_step": loss.item()}, step=self.global_step)

@@ -5,8 +5,8 @@ import warnings
 
 import lightning  # noqa: F401
 
-# `import lightning` attaches a console handler of its own to the "lightning" logger, which also propagates
-# to the root logger that Hydra set up: every Lightning message would print twice and miss the log file's format.
+# `import lightning` attaches a console handler of its own to the "lightning" logger, which also
+# propagates to the root logger that Hydra set up: every Lightning message would print twice.
 logging.getLogger("lightning").handlers.clear()
 # Lightning 2.6 calls a torch pytree API that torch >= 2.10 deprecates; nothing for a user to act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")

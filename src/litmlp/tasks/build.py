@@ -6,17 +6,20 @@ from typing import Any
 
 import lightning.pytorch as pl
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from litmlp.data import TabularDataModule
+from litmlp.errors import LitmlpError
+from litmlp.modules import Classifier
 
 
 def build_datamodule(data_cfg: DictConfig) -> TabularDataModule:
     return instantiate(data_cfg, _convert_="all")
 
 
-def build_module(model_cfg: DictConfig, datamodule: TabularDataModule) -> pl.LightningModule:
+def build_module(model_cfg: DictConfig, datamodule: TabularDataModule) -> Classifier:
     """The net's input and output sizes come from the data, not from the model config."""
     net = instantiate(model_cfg.net, _convert_="all")(
         num_inputs=datamodule.num_features, num_outputs=datamodule.num_classes
@@ -25,7 +28,12 @@ def build_module(model_cfg: DictConfig, datamodule: TabularDataModule) -> pl.Lig
     scheduler = instantiate(model_cfg.scheduler, _convert_="all") if model_cfg.scheduler else None
     # Built from a plain container: the typed schema would refuse an nn.Module as the value of `net`.
     spec = OmegaConf.to_container(model_cfg, resolve=True)
-    return instantiate(spec, net=net, num_classes=datamodule.num_classes, scheduler=scheduler)
+    module = instantiate(spec, net=net, num_classes=datamodule.num_classes, scheduler=scheduler)
+    if not isinstance(module, Classifier):
+        raise LitmlpError(
+            f"model._target_ must be litmlp.modules.Classifier or a subclass, not {model_cfg._target_}"
+        )
+    return module
 
 
 def build_callbacks(callbacks_cfg: DictConfig) -> list[pl.Callback]:
@@ -40,4 +48,7 @@ def build_loggers(logger_cfg: DictConfig) -> list[Logger]:
 def build_trainer(
     trainer_cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Logger], **overrides: Any
 ) -> pl.Trainer:
+    if not loggers:
+        # LearningRateMonitor refuses to run without a logger; `logger=none` should simply not record rates.
+        callbacks = [callback for callback in callbacks if not isinstance(callback, LearningRateMonitor)]
     return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **overrides)

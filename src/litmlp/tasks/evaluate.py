@@ -26,7 +26,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     if CONFIG_KEY not in checkpoint:
-        raise LitmlpError(f"{cfg.ckpt_path} holds no run config ({CONFIG_KEY}): was it written by litmlp train?")
+        raise LitmlpError(
+            f"{cfg.ckpt_path} holds no run config ({CONFIG_KEY}): was it written by litmlp train?"
+        )
     run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
 
     datamodule = build_datamodule(run_cfg.data)

@@ -67,7 +67,9 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Mapping[str, float]) -> None:
     """One HPARAMS entry per run, written at its end so the metrics are the run's real results."""
-    finite = {f"hp/{name.replace('/', '_')}": value for name, value in metrics.items() if math.isfinite(value)}
+    finite = {
+        f"hp/{name.replace('/', '_')}": value for name, value in metrics.items() if math.isfinite(value)
+    }
     params = flat_hparams(cfg)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):

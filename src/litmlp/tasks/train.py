@@ -36,11 +36,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg.logger)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
-    log.info("Training %s on %s; run directory %s", type(model.net).__name__, type(datamodule).__name__, output_dir)
+    log.info(
+        "Training %s on %s; run directory %s", type(model.net).__name__, type(datamodule).__name__, output_dir
+    )
     trainer.fit(model, datamodule=datamodule)
 
     val_metrics = as_floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-    checkpoint = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
+    checkpoint = (
+        trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
+    )
     best_path = checkpoint.best_model_path if checkpoint else ""
     test_metrics: dict[str, float] = {}
     if cfg.test:
@@ -62,7 +66,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         write_json_atomic(output_dir / METRICS_FILE, summary)
         log_hparams(trainer.loggers, cfg, {"val/acc_best": model.val_acc_best, **test_metrics})
-        log.info("Results (best val acc %.6f at epoch %d):\n%s", model.val_acc_best, model.val_acc_best_epoch,
-                 metrics_table({"val": val_metrics, "test": test_metrics}))
+        log.info(
+            "Results (best val acc %.6f at epoch %d):\n%s",
+            model.val_acc_best,
+            model.val_acc_best_epoch,
+            metrics_table({"val": val_metrics, "test": test_metrics}),
+        )
         log.info("Run directory: %s", output_dir)
     return summary

@@ -1,0 +1,61 @@
+"""Shared fixtures: configs composed exactly as the CLI composes them, and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from litmlp.config import config_dir, register
+
+# Small enough that a training run takes about a second.
+TINY = ("data.num_samples=1200", "trainer.max_epochs=2", "trainer=cpu", "callbacks.rich_progress_bar=null")
+
+
+def compose_config(config_name: str, overrides: Sequence[str], output_dir: Path) -> DictConfig:
+    """Compose `conf/<config_name>.yaml` with the CLI's schemas and resolvers; outputs go to `output_dir`."""
+    register()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.runtime.cwd = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    def make(*overrides: str, config_name: str = "train") -> DictConfig:
+        return compose_config(config_name, overrides, tmp_path)
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m litmlp ARGS` in `cwd`, as a user would run it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.pop("LITMLP_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "litmlp", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_dirs(root: Path, task: str = "train") -> list[Path]:
+    return sorted((root / "logs" / task / "runs").iterdir())

@@ -1,0 +1,109 @@
+"""`litmlp train` with the default config, end to end, and what it leaves in the run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from litmlp.tasks.train import train
+from tests.conftest import run_cli, run_dirs
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One `litmlp train` with the default config (CPU); several tests read what it left."""
+    cwd = tmp_path_factory.mktemp("default_run")
+    result = run_cli("train", "trainer=cpu", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_dirs(cwd)
+    return run, result.stdout
+
+
+@pytest.fixture(scope="module")
+def metrics(default_run: tuple[Path, str]) -> dict:
+    return json.loads((default_run[0] / "metrics.json").read_text())
+
+
+def test_default_training_reaches_90_percent_test_accuracy(default_run, metrics):
+    assert metrics["test"]["test/acc"] >= 0.9
+    printed = re.search(r"^acc\s+([\d.]+)\s+([\d.]+)$", default_run[1], re.MULTILINE)
+    assert printed is not None, default_run[1][-2000:]
+    assert float(printed.group(2)) == pytest.approx(metrics["test"]["test/acc"], abs=1e-6)
+
+
+def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_run, metrics):
+    run = default_run[0]
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert "Results" in (run / "train.log").read_text()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert Path(metrics["best_checkpoint"]).parent == run / "checkpoints"
+    assert Path(metrics["best_checkpoint"]).is_file()
+    assert metrics["tested_checkpoint"] == metrics["best_checkpoint"]
+    assert metrics["best_epoch"] == int(Path(metrics["best_checkpoint"]).stem.split("_")[1])
+    assert metrics["val_acc_best"] == pytest.approx(metrics["val"]["val/acc_best"])
+    assert set(metrics["val"]) >= {"val/loss", "val/acc", "val/f1"}
+
+
+def test_tensorboard_has_train_val_test_scalars_with_expected_step_counts(default_run, metrics):
+    events = EventAccumulator(str(default_run[0] / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    epochs, steps = metrics["epochs_trained"], metrics["global_step"]
+    counts = {tag: len(events.Scalars(tag)) for tag in events.Tags()["scalars"]}
+    for tag in ("train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1", "lr-AdamW"):
+        assert counts[tag] == epochs, tag
+    assert counts["train/loss_step"] == math.ceil(steps / 10)
+    assert counts["test/acc"] == counts["test/f1"] == counts["test/loss"] == 1
+    assert events.Scalars("test/acc")[0].value == pytest.approx(metrics["test"]["test/acc"])
+    assert len(events.Images("val/confusion_matrix")) == epochs
+
+
+def test_tensorboard_hparams_hold_the_runs_parameters_and_real_metrics(default_run, metrics):
+    start_info, metric_tags = None, set()
+    scalars = {}
+    for path in (default_run[0] / "tensorboard").glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    if data.HasField("session_start_info"):
+                        start_info = data.session_start_info
+                    if data.HasField("experiment"):
+                        metric_tags |= {info.name.tag for info in data.experiment.metric_infos}
+                elif value.tag.startswith("hp/"):
+                    scalars[value.tag] = value.simple_value if value.HasField("simple_value") else None
+    assert start_info is not None
+    assert start_info.hparams["model/optimizer/lr"].number_value == pytest.approx(0.003)
+    assert start_info.hparams["model/optimizer/name"].string_value == "AdamW"
+    assert start_info.hparams["data/batch_size"].number_value == 128
+    assert {"hp/val_acc_best", "hp/test_acc"} <= metric_tags
+    assert "hp_metric" not in metric_tags
+
+
+def test_eval_reproduces_the_printed_test_metrics(default_run, metrics, tmp_path):
+    result = run_cli("eval", f"ckpt_path={metrics['best_checkpoint']}", "trainer=cpu", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_dirs(tmp_path, "eval")
+    evaluated = json.loads((run / "metrics.json").read_text())["test"]
+    for name, value in metrics["test"].items():
+        assert evaluated[name] == pytest.approx(value, abs=1e-6), name
+
+
+def test_linear_baseline_is_at_least_10_points_worse(make_config, metrics):
+    linear = train(
+        make_config(
+            "model=linear",
+            "trainer=cpu",
+            "logger=none",
+            "callbacks.rich_progress_bar=null",
+            "callbacks.model_summary=null",
+        )
+    )
+    assert linear["test"]["test/acc"] <= metrics["test"]["test/acc"] - 0.10
