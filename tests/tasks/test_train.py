@@ -46,7 +46,6 @@ def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_r
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert Path(metrics["best_checkpoint"]).parent == run / "checkpoints"
     assert Path(metrics["best_checkpoint"]).is_file()
-    assert metrics["tested_checkpoint"] == metrics["best_checkpoint"]
     assert metrics["best_epoch"] == int(Path(metrics["best_checkpoint"]).stem.split("_")[1])
     assert metrics["val_acc_best"] == pytest.approx(metrics["val"]["val/acc_best"])
     assert set(metrics["val"]) >= {"val/loss", "val/acc", "val/f1"}
@@ -83,6 +82,9 @@ def test_tensorboard_hparams_hold_the_runs_parameters_and_real_metrics(default_r
     assert start_info.hparams["model/optimizer/lr"].number_value == pytest.approx(0.003)
     assert start_info.hparams["model/optimizer/name"].string_value == "AdamW"
     assert start_info.hparams["data/batch_size"].number_value == 128
+    assert start_info.hparams["trainer/max_epochs"].number_value == 20
+    assert "trainer/fast_dev_run" not in start_info.hparams
+    assert "data/num_workers" not in start_info.hparams
     assert {"hp/val_acc_best", "hp/test_acc"} <= metric_tags
     assert "hp_metric" not in metric_tags
 

@@ -13,8 +13,11 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 METRICS_FILE = "metrics.json"
-# The config sections whose values make up a run's hyper-parameters in TensorBoard's HPARAMS tab.
-HPARAM_SECTIONS = ("seed", "data", "model", "trainer")
+# What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model
+# sections without loader mechanics, and the trainer settings that change what is learned.
+HPARAM_SECTIONS = ("seed", "data", "model")
+NOT_HPARAMS = {"data/eval_batch_size", "data/num_workers", "data/pin_memory", "data/persistent_workers"}
+TRAINER_HPARAMS = ("max_epochs", "precision", "accumulate_grad_batches", "gradient_clip_val")
 
 
 def as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -60,6 +63,10 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     assert isinstance(container, dict)
     for section in HPARAM_SECTIONS:
         visit(section, container[section])
+    for key in TRAINER_HPARAMS:
+        visit(f"trainer/{key}", container["trainer"][key])
+    for key in NOT_HPARAMS:
+        flat.pop(key, None)
     if "_target_" in cfg.model.optimizer:
         flat["model/optimizer/name"] = cfg.model.optimizer._target_.rsplit(".", 1)[-1]
     return flat

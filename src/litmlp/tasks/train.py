@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import torch
@@ -31,25 +31,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt_path:
         model.load_state_dict(load_checkpoint(cfg.ckpt_path)["state_dict"])
         log.info("Starting from the weights of %s", cfg.ckpt_path)
-    callbacks = build_callbacks(cfg.callbacks)
-    callbacks.append(RunConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))  # type: ignore[arg-type]
+    resolved = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+    callbacks = [*build_callbacks(cfg.callbacks), RunConfigInCheckpoint(resolved)]
     loggers = build_loggers(cfg.logger)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
-    log.info(
-        "Training %s on %s; run directory %s", type(model.net).__name__, type(datamodule).__name__, output_dir
-    )
+    log.info("Training %s on %s in %s", type(model.net).__name__, type(datamodule).__name__, output_dir)
     trainer.fit(model, datamodule=datamodule)
 
     val_metrics = as_floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-    checkpoint = (
-        trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
-    )
-    best_path = checkpoint.best_model_path if checkpoint else ""
+    callback = trainer.checkpoint_callback
+    checkpoint = callback if isinstance(callback, ModelCheckpoint) else None
+    best_path = (checkpoint.best_model_path or None) if checkpoint else None
+    last_path = (checkpoint.last_model_path or None) if checkpoint else None
     test_metrics: dict[str, float] = {}
     if cfg.test:
-        # Test the best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights.
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)
+        # The best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights.
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)
         test_metrics = as_floats(results[0]) if results else {}
 
     summary: dict[str, Any] = {
@@ -59,9 +57,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_epoch": model.val_acc_best_epoch,
         "epochs_trained": trainer.current_epoch,
         "global_step": trainer.global_step,
-        "best_checkpoint": best_path or None,
-        "last_checkpoint": (checkpoint.last_model_path or None) if checkpoint else None,
-        "tested_checkpoint": best_path or None if cfg.test else None,
+        "best_checkpoint": best_path,
+        "last_checkpoint": last_path,
     }
     if trainer.is_global_zero:
         write_json_atomic(output_dir / METRICS_FILE, summary)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Renders the TensorBoard dashboard of a run to a PNG with headless Chromium (Debian's `chromium`).
+#   scripts/screenshot_tensorboard.sh RUN_DIR OUT.png [PAGE]
+# PAGE is the part of the URL after '#': timeseries (default), scalars, images or hparams.
+set -euo pipefail
+run_dir=$1
+out=$2
+page=${3:-timeseries}
+port=${PORT:-6123}
+bin=$(dirname "$0")/../.venv/bin
+
+"$bin/tensorboard" --logdir "$run_dir" --port "$port" --host 127.0.0.1 >/dev/null 2>&1 &
+server=$!
+trap 'kill $server' EXIT
+for _ in $(seq 60); do
+  curl -sf "http://127.0.0.1:$port/" >/dev/null && break
+  sleep 0.5
+done
+chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$(mktemp -d)" --hide-scrollbars --window-size=1600,1100 \
+  --virtual-time-budget=15000 --screenshot="$out" "http://127.0.0.1:$port/#$page"
