@@ -9,14 +9,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from litmlp.config import config_dir, register
 
-# Small enough that a training run takes about a second.
-TINY = ("data.num_samples=1200", "trainer.max_epochs=2", "trainer=cpu", "callbacks.rich_progress_bar=null")
+REPO = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)
 
 
 def compose_config(config_name: str, overrides: Sequence[str], output_dir: Path) -> DictConfig:
@@ -41,9 +42,20 @@ def make_config(tmp_path: Path) -> Callable[..., DictConfig]:
     return make
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """`python -m litmlp ARGS` in `cwd`, as a user would run it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The repository on the path lets tests plug their helpers (tests.helpers) into a run's config.
+    # One torch thread per process: the suite runs two workers on two cores, and this tiny MLP trains
+    # no faster on two threads anyway.
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        **(env or {}),
+    }
     env.pop("HYDRA_FULL_ERROR", None)
     env.pop("LITMLP_DEBUG", None)
     return subprocess.run(

@@ -1,13 +1,15 @@
-"""Reading checkpoints safely: tensors and plain containers only, never pickled code."""
+"""Checkpoint files: read safely (tensors and plain containers, never pickled code), written atomically."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from litmlp.errors import LitmlpError
 
@@ -32,3 +34,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise LitmlpError(f"{path} is not a litmlp checkpoint (no 'state_dict')")
     return checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary file, fsyncs it and renames it over the target.
+
+    A process killed mid-write (SIGKILL, OOM killer, preemption) leaves the previous checkpoint intact
+    and at worst a stray `.<name>.partial` file that nothing reads.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        with partial.open("wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, target)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # make the rename itself durable
+        finally:
+            os.close(directory)

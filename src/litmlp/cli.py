@@ -73,7 +73,7 @@ class _App:
         from omegaconf.errors import OmegaConfBaseException
 
         from litmlp.config.errors import describe_config_error
-        from litmlp.errors import LitmlpError
+        from litmlp.errors import LitmlpError, RunInterrupted
 
         module_name, function_name, _ = COMMANDS[self.command]
         try:
@@ -89,6 +89,13 @@ class _App:
             if self.debug:
                 raise
             self.fail(str(error), 1)
+        except RunInterrupted as stop:
+            print(
+                f"litmlp {self.command}: stopped by {stop.signal_name} after saving a checkpoint; "
+                f"continue with: litmlp train resume={stop.run_dir}",
+                file=sys.stderr,
+            )
+            self.exit_code = stop.exit_code
         except (HydraException, OmegaConfBaseException) as error:
             if self.debug:
                 raise
@@ -105,15 +112,24 @@ def _run_hydra_app(command: str, overrides: list[str]) -> int:
 
     from litmlp.config import config_dir, register
     from litmlp.config.errors import describe_config_error
+    from litmlp.errors import LitmlpError
 
     app = _App(command)
     # Hydra then raises its errors (bad overrides, unknown options) instead of printing a multi-line report.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     register()
     main_function = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")(app)
-    sys.argv = [sys.argv[0], *overrides]
     try:
+        if command == "train" and any(override.startswith("resume=") for override in overrides):
+            from litmlp.config.resume import resume_overrides
+
+            overrides = resume_overrides(overrides)
+        sys.argv = [sys.argv[0], *overrides]
         main_function()
+    except LitmlpError as error:
+        if app.debug:
+            raise
+        app.fail(str(error), 1)
     except (HydraException, OmegaConfBaseException) as error:
         if app.debug:
             raise

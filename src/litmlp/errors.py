@@ -3,3 +3,13 @@
 
 class LitmlpError(Exception):
     """A bad config value, file or argument. The message names it and says what to do."""
+
+
+class RunInterrupted(Exception):  # noqa: N818 (not an error: the run stopped on request)
+    """Training stopped on a signal after saving a checkpoint it can resume from."""
+
+    def __init__(self, signal_name: str, run_dir: str, exit_code: int) -> None:
+        super().__init__(f"{signal_name} received: saved a resumable checkpoint")
+        self.signal_name = signal_name
+        self.run_dir = run_dir
+        self.exit_code = exit_code

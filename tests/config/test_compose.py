@@ -58,7 +58,7 @@ def test_trainer_option_builds_here(make_config, option):
 @pytest.mark.parametrize("option", options("callbacks"))
 def test_callbacks_option_builds(make_config, option):
     callbacks = build_callbacks(make_config(f"callbacks={option}").callbacks)
-    assert len(callbacks) == (6 if option == "default" else 0 if option == "none" else 1)
+    assert len(callbacks) == (7 if option == "default" else 0 if option == "none" else 1)
 
 
 @pytest.mark.parametrize("option", options("logger"))

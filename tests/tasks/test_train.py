@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -14,6 +13,9 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litmlp.tasks.train import train
 from tests.conftest import run_cli, run_dirs
+
+# These tests share one training run (the `default_run` fixture): keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group(name="default_run")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_tensorboard_has_train_val_test_scalars_with_expected_step_counts(defaul
     counts = {tag: len(events.Scalars(tag)) for tag in events.Tags()["scalars"]}
     for tag in ("train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1", "lr-AdamW"):
         assert counts[tag] == epochs, tag
-    assert counts["train/loss_step"] == math.ceil(steps / 10)
+    assert counts["train/loss_step"] == steps // 10
     assert counts["test/acc"] == counts["test/f1"] == counts["test/loss"] == 1
     assert events.Scalars("test/acc")[0].value == pytest.approx(metrics["test"]["test/acc"])
     assert len(events.Images("val/confusion_matrix")) == epochs

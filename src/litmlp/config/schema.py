@@ -186,6 +186,7 @@ class TrainConfig:
     tags: list[str] = field(default_factory=list)
     seed: int = 0
     ckpt_path: str | None = None
+    resume: str | None = None
     test: bool = True
     float32_matmul_precision: str | None = None
     data: Any = MISSING

@@ -46,6 +46,17 @@ class StageMetrics(nn.Module):
         self._preds.append(preds)
         self._targets.append(targets)
 
+    def pending(self) -> dict[str, list[torch.Tensor]]:
+        """The outputs collected so far this epoch; a mid-epoch checkpoint stores them."""
+        return {"loss_sums": self._loss_sums, "preds": self._preds, "targets": self._targets}
+
+    def restore(self, pending: dict[str, list[torch.Tensor]]) -> None:
+        self._loss_sums, self._preds, self._targets = (
+            pending["loss_sums"],
+            pending["preds"],
+            pending["targets"],
+        )
+
     def compute_and_reset(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """This epoch's metrics (synchronised across ranks by torchmetrics), predictions and targets."""
         if not self._preds:
@@ -96,11 +107,13 @@ class Classifier(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
+        # Logged at the step count after this update (N, 2N, ...), like Lightning's own step logging.
+        step = self.global_step + 1
         interval: int = self.trainer.log_every_n_steps  # type: ignore[attr-defined]  # set at Trainer init
-        if self.global_step % interval == 0:
+        if step % interval == 0:
             # .item() syncs with the device, so it only happens on logging steps.
             for logger in self.loggers:
-                logger.log_metrics({"train/loss_step": loss.item()}, step=self.global_step)
+                logger.log_metrics({"train/loss_step": loss.item()}, step=step)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -152,7 +165,11 @@ class Classifier(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["val_acc_best"] = self.val_acc_best
         checkpoint["val_acc_best_epoch"] = self.val_acc_best_epoch
+        # A run resumed mid-epoch reports the same epoch metrics as one that never stopped.
+        checkpoint["train_epoch_outputs"] = self.train_metrics.pending()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.val_acc_best = checkpoint.get("val_acc_best", 0.0)
         self.val_acc_best_epoch = checkpoint.get("val_acc_best_epoch", -1)
+        if "train_epoch_outputs" in checkpoint:
+            self.train_metrics.restore(checkpoint["train_epoch_outputs"])

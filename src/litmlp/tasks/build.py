@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from litmlp.checkpoint import AtomicCheckpointIO
 from litmlp.data import TabularDataModule
 from litmlp.errors import LitmlpError
 from litmlp.modules import Classifier
@@ -51,4 +52,6 @@ def build_trainer(
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; `logger=none` should simply not record rates.
         callbacks = [callback for callback in callbacks if not isinstance(callback, LearningRateMonitor)]
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **overrides)
+    return instantiate(
+        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **overrides
+    )

@@ -11,16 +11,31 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.callbacks import RunConfigInCheckpoint
+from litmlp.callbacks import ResumeCheckpoint, RunConfigInCheckpoint
 from litmlp.checkpoint import load_checkpoint
+from litmlp.event_files import rewind_event_files
 from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
 from litmlp.tasks.results import METRICS_FILE, as_floats, log_hparams, metrics_table, write_json_atomic
+from litmlp.tasks.resume import plan_resume
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one training job; returns what it writes to `metrics.json`."""
+    """Run one training job, or continue one (`resume=`); returns what it writes to `metrics.json`."""
+    resume = plan_resume(cfg) if cfg.resume else None
+    if resume is not None:
+        if resume.finished is not None:
+            log.info(
+                "%s already finished; nothing to resume (raise trainer.max_epochs to train on)",
+                resume.run_dir,
+            )
+            return resume.finished
+        cfg = resume.config
+        if resume.saved_at is not None:
+            dropped = rewind_event_files(resume.run_dir, resume.saved_at)
+            log.info("Dropped %d TensorBoard events logged after the checkpoint", dropped)
+        log.info("Resuming %s from %s", resume.run_dir, resume.checkpoint_path)
     output_dir = Path(cfg.paths.output_dir)
     if cfg.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
@@ -37,13 +52,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     log.info("Training %s on %s in %s", type(model.net).__name__, type(datamodule).__name__, output_dir)
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume.checkpoint_path if resume else None)
 
     val_metrics = as_floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-    callback = trainer.checkpoint_callback
-    checkpoint = callback if isinstance(callback, ModelCheckpoint) else None
-    best_path = (checkpoint.best_model_path or None) if checkpoint else None
-    last_path = (checkpoint.last_model_path or None) if checkpoint else None
+    best = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
+    last = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ResumeCheckpoint)), None)
+    best_path = (best.best_model_path or None) if best else None
+    last_path = (last.last_model_path or None) if last else None
     test_metrics: dict[str, float] = {}
     if cfg.test:
         # The best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights.

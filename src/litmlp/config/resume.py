@@ -1,0 +1,72 @@
+"""`litmlp train resume=RUN_DIR|latest`: which run to continue, and what may change when it continues.
+
+This runs before Hydra starts the job, so the job runs in the resumed run's own directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litmlp.errors import LitmlpError
+
+# Budgets and display only: anything else would make the continued run differ from the one that stopped.
+SAFE_ON_RESUME = (
+    "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.max_time",
+    "trainer.enable_progress_bar",
+    "callbacks.rich_progress_bar",
+    "callbacks.resume_checkpoint.every_n_train_steps",
+)
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+FINISHED_MARKER = "metrics.json"
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def unfinished_runs(runs_dir: Path) -> list[Path]:
+    """Runs with a resume checkpoint and no final metrics, oldest first (names start with the start time)."""
+    if not runs_dir.is_dir():
+        return []
+    return sorted(
+        run
+        for run in runs_dir.iterdir()
+        if (run / LAST_CHECKPOINT).is_file() and not (run / FINISHED_MARKER).exists()
+    )
+
+
+def _latest_unfinished_run(overrides: list[str]) -> Path:
+    from hydra import compose, initialize_config_dir
+
+    from litmlp.config import config_dir
+
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    runs_dir = Path(cfg.paths.log_dir) / cfg.task_name / "runs"
+    candidates = unfinished_runs(runs_dir)
+    if not candidates:
+        raise LitmlpError(f"resume=latest: no unfinished run with {LAST_CHECKPOINT} under {runs_dir}")
+    return candidates[-1]
+
+
+def resume_overrides(overrides: list[str]) -> list[str]:
+    """Overrides for Hydra that run the job in the resumed run's directory; refuses unsafe changes."""
+    if "-m" in overrides or "--multirun" in overrides:
+        raise LitmlpError("resume= continues one run; it cannot be combined with -m/--multirun")
+    values = [o.split("=", 1)[1] for o in overrides if override_key(o) == "resume"]
+    others = [o for o in overrides if override_key(o) != "resume"]
+    for override in others:
+        key = override_key(override)
+        if key not in SAFE_ON_RESUME:
+            raise LitmlpError(
+                f"'{override}' cannot change when resuming: the run continues with its own config "
+                f"(changeable: {', '.join(SAFE_ON_RESUME)})"
+            )
+    value = values[-1]
+    run_dir = _latest_unfinished_run(others) if value == "latest" else Path(value).expanduser().resolve()
+    if not (run_dir / LAST_CHECKPOINT).is_file():
+        raise LitmlpError(f"resume={value}: {run_dir / LAST_CHECKPOINT} not found, nothing to resume")
+    # output_subdir=null keeps the run's own .hydra/ (its original config and overrides) untouched.
+    return [*others, f"resume='{run_dir}'", f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"]

@@ -1,0 +1,56 @@
+"""A Lightning callback that tests add through the config (`+callbacks.interrupt=...`) to stop a real
+training process at an exact point: a signal at a given step and hook, or SIGKILL in the middle of
+writing a checkpoint. It fires once per run directory (a marker file), so the resumed run goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+
+
+class _KillWhenPickled:
+    """Pickling this (inside torch.save) kills the process: the checkpoint file is left half-written."""
+
+    def __reduce__(self) -> Any:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+
+class Interrupt(pl.Callback):
+    def __init__(self, step: int, hook: str, signal_name: str, marker: str) -> None:
+        self.step = step
+        self.hook = hook
+        self.signal_name = signal_name
+        self.marker = Path(marker)
+
+    def _due(self, trainer: pl.Trainer, hook: str) -> bool:
+        if hook != self.hook or trainer.global_step != self.step or self.marker.exists():
+            return False
+        self.marker.touch()
+        return True
+
+    def _fire(self, trainer: pl.Trainer, hook: str) -> None:
+        if self._due(trainer, hook):
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._fire(trainer, "batch_start")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._fire(trainer, "batch_end")
+
+    def on_validation_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._fire(trainer, "validation_end")
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._fire(trainer, "epoch_start")
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict
+    ) -> None:
+        if self._due(trainer, "checkpoint_write"):
+            checkpoint["zz_kill_while_writing"] = _KillWhenPickled()

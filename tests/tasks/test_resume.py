@@ -1,0 +1,195 @@
+"""`litmlp train resume=RUN_DIR`: interrupted and resumed runs end bitwise equal to uninterrupted ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import run_cli
+
+# 1400 training rows / batch 128 = 11 steps per epoch, 4 epochs = 44 steps, a resume checkpoint every 3.
+RUN = (
+    "trainer=cpu",
+    "data.num_samples=2000",
+    "trainer.max_epochs=4",
+    "callbacks.early_stopping=null",
+    "callbacks.rich_progress_bar=null",
+    "callbacks.resume_checkpoint.every_n_train_steps=3",
+    "trainer.log_every_n_steps=2",
+)
+STEPS_PER_EPOCH = 11
+
+
+def interrupt(step: int, hook: str, signal_name: str = "SIGKILL") -> tuple[str, ...]:
+    return (
+        "+callbacks.interrupt._target_=tests.helpers.interrupt.Interrupt",
+        f"+callbacks.interrupt.step={step}",
+        f"+callbacks.interrupt.hook={hook}",
+        f"+callbacks.interrupt.signal_name={signal_name}",
+        "+callbacks.interrupt.marker=${paths.output_dir}/interrupted",
+    )
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same run, never interrupted."""
+    cwd = tmp_path_factory.mktemp("reference")
+    result = run_cli("train", *RUN, "hydra.run.dir=run", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "run"
+
+
+def interrupted_then_resumed(tmp_path: Path, step: int, hook: str, signal_name: str = "SIGKILL") -> Path:
+    first = run_cli("train", *RUN, *interrupt(step, hook, signal_name), "hydra.run.dir=run", cwd=tmp_path)
+    assert first.returncode != 0, "the run was not interrupted"
+    run = tmp_path / "run"
+    assert (run / "interrupted").exists()
+    assert not (run / "metrics.json").exists()
+    resumed = run_cli("train", f"resume={run}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return run
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    expected = weights(reference)
+    for name, tensor in weights(run).items():
+        assert torch.equal(tensor, expected[name]), (
+            f"{name}: max abs diff {(tensor - expected[name]).abs().max()}"
+        )
+    final, reference_final = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
+    assert final["test"] == reference_final["test"]
+    assert final["val"] == reference_final["val"]
+    assert final["global_step"] == reference_final["global_step"] == 4 * STEPS_PER_EPOCH
+    assert Path(final["best_checkpoint"]).name == Path(reference_final["best_checkpoint"]).name
+
+
+@pytest.mark.parametrize(
+    ("step", "hook"),
+    [
+        (7, "batch_end"),  # mid-epoch, between two step checkpoints
+        (2 * STEPS_PER_EPOCH, "batch_end"),  # an epoch's last step, before its validation
+        pytest.param(10, "batch_start", marks=pytest.mark.slow),  # the step right after a checkpoint (9)
+        pytest.param(STEPS_PER_EPOCH, "validation_end", marks=pytest.mark.slow),  # before the epoch-end save
+        pytest.param(
+            2 * STEPS_PER_EPOCH, "epoch_start", marks=pytest.mark.slow
+        ),  # just after an epoch-end save
+        pytest.param(12, "checkpoint_write", marks=pytest.mark.slow),  # while writing a step checkpoint
+    ],
+)
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, reference, step, hook):
+    run = interrupted_then_resumed(tmp_path, step, hook)
+    assert_same_run(run, reference)
+
+
+def test_sigkill_during_checkpoint_write_leaves_the_previous_checkpoint_loadable(tmp_path):
+    result = run_cli("train", *RUN, *interrupt(12, "checkpoint_write"), "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == -9
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (checkpoints / ".last.ckpt.partial").is_file()  # the kill hit mid-write
+    # the previous one: the end of epoch 1 (step 11); step 12 was being written
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 11
+
+
+def test_tensorboard_after_resume_has_one_point_per_step_equal_to_uninterrupted(tmp_path, reference):
+    run = interrupted_then_resumed(tmp_path, 17, "batch_end")
+    got, expected = scalars(run), scalars(reference)
+    assert sorted(got) == sorted(expected)
+    for tag, points in expected.items():
+        assert got[tag] == points, tag
+        steps = [step for step, _ in got[tag]]
+        # Lightning writes its `epoch` scalar with every epoch-level log call (train and val share a step).
+        if tag != "epoch":
+            assert len(steps) == len(set(steps)), f"{tag} has duplicated steps"
+
+
+@pytest.mark.parametrize(
+    ("signal_name", "exit_code"), [("SIGTERM", 143), pytest.param("SIGINT", 130, marks=pytest.mark.slow)]
+)
+def test_stop_signal_saves_a_resumable_checkpoint_and_says_how_to_resume(
+    tmp_path, reference, signal_name, exit_code
+):
+    first = run_cli("train", *RUN, *interrupt(7, "batch_end", signal_name), "hydra.run.dir=run", cwd=tmp_path)
+    run = tmp_path / "run"
+    assert first.returncode == exit_code
+    assert f"stopped by {signal_name}" in first.stderr
+    assert f"litmlp train resume={run}" in first.stderr
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
+    assert run_cli("train", f"resume={run}", cwd=tmp_path).returncode == 0
+    assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_sigusr1_under_slurm_requeues_the_job(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "scontrol.args"}\n')
+    scontrol.chmod(scontrol.stat().st_mode | stat.S_IEXEC)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "4242"}
+    result = run_cli(
+        "train", *RUN, *interrupt(5, "batch_end", "SIGUSR1"), "hydra.run.dir=run", cwd=tmp_path, env=env
+    )
+    assert result.returncode == 138
+    assert (tmp_path / "scontrol.args").read_text().split() == ["requeue", "4242"]
+
+
+def test_resuming_a_finished_run_is_a_no_op(tmp_path):
+    assert run_cli("train", *RUN, "trainer.max_epochs=1", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    metrics = tmp_path / "run" / "metrics.json"
+    before = metrics.read_bytes(), metrics.stat().st_mtime_ns
+    result = run_cli("train", "resume=run", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "already finished" in result.stdout
+    assert (metrics.read_bytes(), metrics.stat().st_mtime_ns) == before
+
+
+@pytest.mark.slow
+def test_a_finished_run_trains_on_when_its_epoch_budget_grows(tmp_path, reference):
+    assert run_cli("train", *RUN, "trainer.max_epochs=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    result = run_cli("train", "resume=run", "trainer.max_epochs=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["global_step"] == 4 * STEPS_PER_EPOCH
+
+
+def test_resume_with_an_unsafe_override_is_refused(tmp_path):
+    assert run_cli("train", *RUN, "trainer.max_epochs=1", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    result = run_cli("train", "resume=run", "model.optimizer.lr=0.5", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        "litmlp train: error: 'model.optimizer.lr=0.5' cannot change when resuming"
+    )
+
+
+@pytest.mark.slow
+def test_resume_latest_picks_the_newest_unfinished_run(tmp_path):
+    for _ in range(2):
+        result = run_cli("train", *RUN, *interrupt(4, "batch_end", "SIGTERM"), cwd=tmp_path)
+        assert result.returncode == 143
+    older, newer = sorted((tmp_path / "logs" / "train" / "runs").iterdir())
+    result = run_cli("train", "resume=latest", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (newer / "metrics.json").is_file()
+    assert not (older / "metrics.json").exists()
+
+
+def test_resume_of_a_directory_without_checkpoint_names_the_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_cli("train", "resume=empty", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "checkpoints/last.ckpt not found" in result.stderr
