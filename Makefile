@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-slow lint format clean
+.PHONY: setup train test test-slow lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m slow $(ARGS)
+
+# Training throughput against raw PyTorch; see README "Performance". ARGS="--json bench.json" to keep it.
+bench: $(STAMP)
+	$(BIN)/python scripts/benchmark.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,33 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from litmlp.config import config_dir, register
+from litmlp.config import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
-
-
-def compose_config(config_name: str, overrides: Sequence[str], output_dir: Path) -> DictConfig:
-    """Compose `conf/<config_name>.yaml` with the CLI's schemas and resolvers; outputs go to `output_dir`."""
-    register()
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.runtime.cwd = str(output_dir)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 @pytest.fixture

@@ -126,7 +126,7 @@ class ResumeCheckpoint(Checkpoint):
         for logger in trainer.loggers:
             logger.save()  # what was logged so far reaches the disk before the checkpoint that follows it
         self.saved_at = time.time()
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full training state, not just weights
 
     def _stop_if_asked(self, trainer: pl.Trainer) -> None:
         if self.stop_signal is None:

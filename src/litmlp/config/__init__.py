@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litmlp.config.schema import register_schemas
 
@@ -32,3 +33,23 @@ def register() -> None:
     if not OmegaConf.has_resolver("cwd"):
         # Not ${hydra:runtime.cwd}: a sweep resolves its directory before Hydra's runtime config exists.
         OmegaConf.register_new_resolver("cwd", os.getcwd)
+
+
+def compose_config(config_name: str, overrides: Sequence[str], output_dir: Path) -> DictConfig:
+    """Compose `conf/<config_name>.yaml` as the CLI does, for use outside it (tests, notebooks, benchmarks).
+
+    Hydra's runtime values are set as if a job ran in `output_dir`, so `${paths.output_dir}` resolves there.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    register()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.runtime.cwd = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg

@@ -52,7 +52,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     log.info("Training %s on %s in %s", type(model.net).__name__, type(datamodule).__name__, output_dir)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume.checkpoint_path if resume else None)
+    # weights_only=True: checkpoints are read as tensors and plain containers, never as pickled code.
+    ckpt_path = resume.checkpoint_path if resume else None
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     val_metrics = as_floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
     best = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
@@ -62,7 +64,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_metrics: dict[str, float] = {}
     if cfg.test:
         # The best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights.
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path, verbose=False)
+        results = trainer.test(
+            model, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True
+        )
         test_metrics = as_floats(results[0]) if results else {}
 
     summary: dict[str, Any] = {
