@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_benchmark_runs_every_variant_and_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(

@@ -33,7 +33,10 @@ def test_console_script_is_installed(tmp_path):
 def test_unknown_command_is_one_line_and_exit_2(tmp_path):
     result = run_cli("fit", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "litmlp: error: unknown command 'fit' (choose from: train, eval)"
+    assert (
+        result.stderr.strip()
+        == "litmlp: error: unknown command 'fit' (choose from: train, eval, predict, export)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,11 +50,14 @@ def test_unknown_command_is_one_line_and_exit_2(tmp_path):
         ),
         (["train", "trainer.max_epochs=ten"], "invalid value for 'trainer.max_epochs'"),
         (["eval"], "missing required value: ckpt_path"),
-        (["eval", "ckpt_path=missing.ckpt"], "checkpoint not found: missing.ckpt"),
-        (["train", "data.val_fraction=1.5"], "data.val_fraction=1.5"),
-        (
+        pytest.param(
+            ["eval", "ckpt_path=missing.ckpt"], "checkpoint not found: missing.ckpt", marks=pytest.mark.slow
+        ),
+        pytest.param(["train", "data.val_fraction=1.5"], "data.val_fraction=1.5", marks=pytest.mark.slow),
+        pytest.param(
             ["train", "model.net._target_=litmlp.models.Nope"],
             "Error locating target 'litmlp.models.Nope' (at 'model.net')",
+            marks=pytest.mark.slow,
         ),
     ],
 )
@@ -65,6 +71,7 @@ def test_bad_input_is_one_line_naming_it_without_traceback(tmp_path, args, expec
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_no_metrics_file(tmp_path):
     result = run_cli("train", "data.val_fraction=1.5", cwd=tmp_path)
     assert result.returncode == 1
@@ -112,6 +119,7 @@ def test_multirun_gives_each_job_its_own_dir(tmp_path):
     assert all((sweep / job / "metrics.json").is_file() for job in ("0", "1"))
 
 
+@pytest.mark.slow
 def test_runs_started_together_get_separate_dirs(tmp_path):
     command = [sys.executable, "-m", "litmlp", "train", *FAST]
     processes = [

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_dirs
 
 NET = """
@@ -90,6 +92,7 @@ def test_new_net_trains_with_sizes_from_the_data(tmp_path):
     assert json.loads((run / "metrics.json").read_text())["test"]["test/acc"] > 0
 
 
+@pytest.mark.slow
 def test_new_dataset_trains_with_the_default_mlp(tmp_path):
     result = run_with_extension(tmp_path, "data=xor")
     assert result.returncode == 0, result.stderr[-2000:]

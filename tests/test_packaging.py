@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.xdist_group(name="wheel")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # --no-build-isolation: hatchling comes from the dev install, so this needs no network.

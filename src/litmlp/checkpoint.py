@@ -1,17 +1,24 @@
-"""Checkpoint files: read safely (tensors and plain containers, never pickled code), written atomically."""
+"""What a litmlp checkpoint holds beyond Lightning's, and reading one safely.
+
+Reading never unpickles code: tensors and plain containers only (`weights_only=True`). This module imports
+torch but not Lightning, so prediction and export start quickly.
+"""
 
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from litmlp.errors import LitmlpError
+
+# The run's resolved config, so a checkpoint alone rebuilds its model and data.
+CONFIG_KEY = "litmlp_config"
+# When the resume checkpoint was saved; TensorBoard events logged after it are dropped on resume.
+SAVED_AT_KEY = "litmlp_saved_at"
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -34,28 +41,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise LitmlpError(f"{path} is not a litmlp checkpoint (no 'state_dict')")
     return checkpoint
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file, fsyncs it and renames it over the target.
-
-    A process killed mid-write (SIGKILL, OOM killer, preemption) leaves the previous checkpoint intact
-    and at worst a stray `.<name>.partial` file that nothing reads.
-    """
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
-    ) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        with partial.open("wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, target)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # make the rename itself durable
-        finally:
-            os.close(directory)

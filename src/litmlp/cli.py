@@ -18,6 +18,16 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train", "train", "fit a model, then test its best checkpoint"),
     "eval": ("evaluate", "evaluate", "test a checkpoint: litmlp eval ckpt_path=PATH"),
+    "predict": (
+        "predict",
+        "predict",
+        "predict a file: litmlp predict ckpt_path=PATH input=FILE output=OUT.csv",
+    ),
+    "export": (
+        "export",
+        "export",
+        "export a checkpoint: litmlp export ckpt_path=PATH format=torchscript|onnx",
+    ),
 }
 
 USAGE = """usage: litmlp <command> [key=value ...] [group=option ...] [hydra flags]

@@ -7,6 +7,7 @@ from hydra.utils import instantiate
 
 from litmlp.config import config_dir
 from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_module
+from tests.helpers.tables import write_flowers
 
 CONF = config_dir()
 
@@ -21,8 +22,12 @@ def test_config_dir_is_the_repository_conf():
 
 
 @pytest.mark.parametrize("option", options("data"))
-def test_data_option_builds(make_config, option):
-    datamodule = build_datamodule(make_config(f"data={option}").data)
+def test_data_option_builds(make_config, option, tmp_path):
+    # Options that read a file get one.
+    extra = (
+        [f"data.path={write_flowers(tmp_path / 'f.csv')}", "data.target=species"] if option == "file" else []
+    )
+    datamodule = build_datamodule(make_config(f"data={option}", *extra).data)
     assert datamodule.num_features > 0
 
 

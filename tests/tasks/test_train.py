@@ -18,7 +18,7 @@ from tests.conftest import run_cli, run_dirs
 pytestmark = pytest.mark.xdist_group(name="default_run")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One `litmlp train` with the default config (CPU); several tests read what it left."""
     cwd = tmp_path_factory.mktemp("default_run")
@@ -28,7 +28,7 @@ def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return run, result.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def metrics(default_run: tuple[Path, str]) -> dict:
     return json.loads((default_run[0] / "metrics.json").read_text())
 

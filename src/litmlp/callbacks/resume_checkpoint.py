@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Checkpoint
 
+from litmlp.checkpoint import SAVED_AT_KEY
 from litmlp.errors import RunInterrupted
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name)
 )
-SAVED_AT_KEY = "litmlp_saved_at"
 
 
 def rng_states() -> dict[str, Any]:

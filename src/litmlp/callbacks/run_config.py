@@ -6,7 +6,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-CONFIG_KEY = "litmlp_config"
+from litmlp.checkpoint import CONFIG_KEY
 
 
 class RunConfigInCheckpoint(pl.Callback):

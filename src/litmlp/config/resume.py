@@ -9,7 +9,8 @@ from pathlib import Path
 
 from litmlp.errors import LitmlpError
 
-# Budgets and display only: anything else would make the continued run differ from the one that stopped.
+# Budgets, display and trust only: anything else would make the continued run differ from the one that
+# stopped.
 SAFE_ON_RESUME = (
     "trainer.max_epochs",
     "trainer.max_steps",
@@ -17,6 +18,7 @@ SAFE_ON_RESUME = (
     "trainer.enable_progress_bar",
     "callbacks.rich_progress_bar",
     "callbacks.resume_checkpoint.every_n_train_steps",
+    "trusted_targets",
 )
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 FINISHED_MARKER = "metrics.json"

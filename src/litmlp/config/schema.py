@@ -52,6 +52,16 @@ class SyntheticDataConfig(DataLoadingConfig):
 
 
 @dataclass
+class FileDataConfig(DataLoadingConfig):
+    _target_: str = "litmlp.data.FileDataModule"
+    path: str = MISSING
+    target: str = "label"
+    features: list[str] | None = None
+    val_path: str | None = None
+    test_path: str | None = None
+
+
+@dataclass
 class MLPConfig:
     _target_: str = "litmlp.models.MLP"
     _partial_: bool = True
@@ -187,6 +197,7 @@ class TrainConfig:
     seed: int = 0
     ckpt_path: str | None = None
     resume: str | None = None
+    trusted_targets: list[str] = field(default_factory=list)
     test: bool = True
     float32_matmul_precision: str | None = None
     data: Any = MISSING
@@ -203,14 +214,38 @@ class EvalConfig:
     tags: list[str] = field(default_factory=list)
     seed: int = 0
     ckpt_path: str = MISSING
+    trusted_targets: list[str] = field(default_factory=list)
     float32_matmul_precision: str | None = None
     trainer: Any = MISSING
     logger: dict[str, Any] = field(default_factory=dict)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 
+@dataclass
+class PredictConfig:
+    task_name: str = "predict"
+    ckpt_path: str = MISSING
+    input: str = MISSING
+    output: str = MISSING
+    batch_size: int = 4096
+    trusted_targets: list[str] = field(default_factory=list)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+@dataclass
+class ExportConfig:
+    task_name: str = "export"
+    ckpt_path: str = MISSING
+    format: str = "torchscript"
+    output: str | None = None
+    sample_rows: int = 256
+    tolerance: float = 1e-5
+    trusted_targets: list[str] = field(default_factory=list)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
 SCHEMAS: dict[str, dict[str, type]] = {
-    "data": {"tabular": DataLoadingConfig, "synthetic": SyntheticDataConfig},
+    "data": {"tabular": DataLoadingConfig, "synthetic": SyntheticDataConfig, "file": FileDataConfig},
     "net": {"mlp": MLPConfig},
     "optimizer": {"adamw": AdamWConfig, "sgd": SGDConfig},
     "scheduler": {"cosine": CosineSchedulerConfig, "plateau": PlateauSchedulerConfig},
@@ -224,6 +259,8 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="eval_schema", node=EvalConfig)
+    store.store(name="predict_schema", node=PredictConfig)
+    store.store(name="export_schema", node=ExportConfig)
     store.store(group="schema/paths", name="default", node=PathsConfig)
     for group, schemas in SCHEMAS.items():
         for name, schema in schemas.items():

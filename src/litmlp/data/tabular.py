@@ -6,6 +6,7 @@ batching lives here, so a new dataset is one small class and one yaml file.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning.pytorch as pl
@@ -69,14 +70,25 @@ class TabularDataModule(pl.LightningDataModule):
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         self.feature_mean: torch.Tensor | None = None
         self.feature_std: torch.Tensor | None = None
+        # `load` may name the features and classes; otherwise they are numbered.
+        self.feature_names: list[str] | None = None
+        self.classes: list[str] | None = None
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return all rows as (features float32 [N, F], labels int64 [N] in 0..C-1)."""
+        """Return all rows as (features float32 [N, F], labels int64 [N] in 0..C-1).
+
+        It may also set `self.feature_names` and `self.classes` (the label of each class index).
+        """
         raise NotImplementedError
 
     def _all_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._rows is None:
-            self._rows = self.load()
+            features, targets = self.load()
+            if self.feature_names is None:
+                self.feature_names = [f"x{i}" for i in range(features.shape[1])]
+            if self.classes is None:
+                self.classes = [str(i) for i in range(int(targets.max()) + 1)]
+            self._rows = features, targets
         return self._rows
 
     @property
@@ -85,20 +97,50 @@ class TabularDataModule(pl.LightningDataModule):
 
     @property
     def num_classes(self) -> int:
-        return int(self._all_rows()[1].max()) + 1
+        self._all_rows()
+        assert self.classes is not None
+        return len(self.classes)
+
+    @property
+    def source(self) -> str:
+        """Where the rows come from, for error messages."""
+        return type(self).__name__
+
+    def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Unscaled train/val/test rows: by default a stratified split of `load()`."""
+        features, targets = self._all_rows()
+        self._check_class_sizes(targets)
+        rows = stratified_split(targets, self.val_fraction, self.test_fraction, self.split_seed)
+        return {
+            name: (features[r], targets[r]) for name, r in zip(("train", "val", "test"), rows, strict=True)
+        }
+
+    def _check_class_sizes(self, targets: torch.Tensor) -> None:
+        # Each split should see every class: round(count * fraction) >= 1 for both held-out fractions.
+        smallest = max(math.ceil(0.5 / f) for f in (self.val_fraction, self.test_fraction) if f > 0) + 1
+        counts = torch.bincount(targets, minlength=self.num_classes)
+        assert self.classes is not None
+        for index, count in enumerate(counts.tolist()):
+            if count < smallest:
+                raise LitmlpError(
+                    f"{self.source}: class '{self.classes[index]}' has {count} rows; a stratified split with "
+                    f"val_fraction={self.val_fraction} and test_fraction={self.test_fraction} needs at least "
+                    f"{smallest} rows per class"
+                )
 
     def setup(self, stage: str | None = None) -> None:
         if self._splits is not None:
             return
-        features, targets = self._all_rows()
-        train, val, test = stratified_split(targets, self.val_fraction, self.test_fraction, self.split_seed)
+        raw = self.load_splits()
+        for name, (_, targets) in raw.items():
+            if len(targets) == 0:
+                raise LitmlpError(
+                    f"{self.source}: the {name} split is empty; use more rows or another fraction"
+                )
         if self.feature_mean is None or self.feature_std is None:
-            self.feature_mean, self.feature_std = self._fit_scaler(features[train])
-        scaled = (features - self.feature_mean) / self.feature_std
-        self._splits = {
-            name: (scaled[rows], targets[rows])
-            for name, rows in (("train", train), ("val", val), ("test", test))
-        }
+            self.feature_mean, self.feature_std = self._fit_scaler(raw["train"][0])
+        mean, std = self.feature_mean, self.feature_std
+        self._splits = {name: ((features - mean) / std, targets) for name, (features, targets) in raw.items()}
 
     def _fit_scaler(self, train_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         num_features = train_features.shape[1]
@@ -149,9 +191,28 @@ class TabularDataModule(pl.LightningDataModule):
         return self._loader("test", train=False)
 
     def state_dict(self) -> dict[str, Any]:
-        # Saved in every checkpoint, so evaluation and prediction reuse the training split's statistics.
-        return {"feature_mean": self.feature_mean, "feature_std": self.feature_std}
+        # Saved in every checkpoint: evaluation, prediction and export reuse the training split's statistics,
+        # the feature names and the class labels.
+        self._all_rows()
+        return {
+            "feature_mean": self.feature_mean,
+            "feature_std": self.feature_std,
+            "feature_names": self.feature_names,
+            "classes": self.classes,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Reuse a checkpoint's statistics; its features and classes must be those of this data."""
+        if state_dict.get("feature_names") is not None:
+            self._all_rows()
+            expected, found = len(state_dict["feature_names"]), self.num_features
+            if expected != found:
+                raise LitmlpError(
+                    f"{self.source} has {found} features, the checkpoint was trained on {expected}"
+                )
+            if state_dict["classes"] != self.classes:
+                raise LitmlpError(
+                    f"{self.source} has the classes {self.classes}, the checkpoint {state_dict['classes']}"
+                )
         self.feature_mean = state_dict["feature_mean"]
         self.feature_std = state_dict["feature_std"]

@@ -11,10 +11,10 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.checkpoint import AtomicCheckpointIO
 from litmlp.data import TabularDataModule
 from litmlp.errors import LitmlpError
 from litmlp.modules import Classifier
+from litmlp.plugins import AtomicCheckpointIO
 
 
 def build_datamodule(data_cfg: DictConfig) -> TabularDataModule:

@@ -10,16 +10,18 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.callbacks.run_config import CONFIG_KEY
-from litmlp.checkpoint import load_checkpoint
+from litmlp.checkpoint import CONFIG_KEY, load_checkpoint
+from litmlp.config.trust import check_targets
 from litmlp.errors import LitmlpError
 from litmlp.tasks.build import build_datamodule, build_loggers, build_module, build_trainer
+from litmlp.tasks.lightning_logging import quiet_lightning
 from litmlp.tasks.results import METRICS_FILE, as_floats, metrics_table, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     if cfg.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
@@ -30,6 +32,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{cfg.ckpt_path} holds no run config ({CONFIG_KEY}): was it written by litmlp train?"
         )
     run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
+    check_targets(run_cfg, str(cfg.ckpt_path), list(cfg.trusted_targets))
 
     datamodule = build_datamodule(run_cfg.data)
     datamodule_state = checkpoint.get(type(datamodule).__qualname__)

@@ -10,10 +10,9 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.callbacks.resume_checkpoint import SAVED_AT_KEY
-from litmlp.callbacks.run_config import CONFIG_KEY
-from litmlp.checkpoint import load_checkpoint
+from litmlp.checkpoint import CONFIG_KEY, SAVED_AT_KEY, load_checkpoint
 from litmlp.config.resume import FINISHED_MARKER, LAST_CHECKPOINT, SAFE_ON_RESUME, override_key
+from litmlp.config.trust import check_targets
 from litmlp.errors import LitmlpError
 
 
@@ -34,6 +33,7 @@ def plan_resume(cfg: DictConfig) -> Resume:
     if CONFIG_KEY not in checkpoint:
         raise LitmlpError(f"{checkpoint_path} holds no run config: it was not written by litmlp train")
     config = OmegaConf.create(checkpoint[CONFIG_KEY])
+    check_targets(config, str(checkpoint_path), list(cfg.trusted_targets))
     changed = [key for key in map(override_key, HydraConfig.get().overrides.task) if key in SAFE_ON_RESUME]
     for key in changed:
         OmegaConf.update(config, key, OmegaConf.select(cfg, key), merge=False)

@@ -13,8 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from litmlp.callbacks import ResumeCheckpoint, RunConfigInCheckpoint
 from litmlp.checkpoint import load_checkpoint
+from litmlp.errors import LitmlpError
 from litmlp.event_files import rewind_event_files
 from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from litmlp.tasks.lightning_logging import quiet_lightning
 from litmlp.tasks.results import METRICS_FILE, as_floats, log_hparams, metrics_table, write_json_atomic
 from litmlp.tasks.resume import plan_resume
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job, or continue one (`resume=`); returns what it writes to `metrics.json`."""
+    quiet_lightning()
     resume = plan_resume(cfg) if cfg.resume else None
     if resume is not None:
         if resume.finished is not None:
@@ -42,9 +45,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg.data)
+    datamodule.setup("fit")  # bad data fails here, before any logger or checkpoint directory exists
     model = build_module(cfg.model, datamodule)
     if cfg.ckpt_path:
-        model.load_state_dict(load_checkpoint(cfg.ckpt_path)["state_dict"])
+        try:
+            model.load_state_dict(load_checkpoint(cfg.ckpt_path)["state_dict"])
+        except RuntimeError as error:  # parameter shapes differ: another number of features or classes
+            detail = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), "")
+            raise LitmlpError(
+                f"the weights in {cfg.ckpt_path} do not fit this model and data: {detail}"
+            ) from None
         log.info("Starting from the weights of %s", cfg.ckpt_path)
     resolved = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     callbacks = [*build_callbacks(cfg.callbacks), RunConfigInCheckpoint(resolved)]

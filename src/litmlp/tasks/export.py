@@ -1,0 +1,107 @@
+"""`litmlp export ckpt_path=... format=torchscript|onnx`: a self-contained model file.
+
+The file holds the net with the checkpoint's standardisation and returns class probabilities for raw
+feature rows; the feature and class names travel inside it. Before reporting success the export is
+loaded back and compared with the PyTorch model on sample rows drawn around the training statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from litmlp.errors import LitmlpError
+from litmlp.tasks.trained_model import TrainedModel, load_trained_model
+
+log = logging.getLogger(__name__)
+SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx"}
+
+
+def _sample_rows(trained: TrainedModel, count: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    mean, std = trained.model.feature_mean, trained.model.feature_std
+    return mean + std * torch.randn(count, len(trained.feature_names), generator=generator)
+
+
+def _torchscript(trained: TrainedModel, sample: torch.Tensor, path: Path, metadata: str) -> torch.Tensor:
+    # PyTorch deprecates TorchScript in favour of torch.export; it still runs, and the README says so once.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.trace(trained.model, sample[:2])
+        torch.jit.save(scripted, str(path), _extra_files={"litmlp.json": metadata})
+        return torch.jit.load(str(path))(sample)
+
+
+def _onnx(trained: TrainedModel, sample: torch.Tensor, path: Path, metadata: str) -> torch.Tensor:
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise LitmlpError(
+            "format=onnx needs onnx, onnxscript and onnxruntime: pip install 'litmlp[onnx]'"
+        ) from None
+    for name in ("onnxscript", "onnx_ir"):  # their INFO logs describe every optimisation pass
+        logging.getLogger(name).setLevel(logging.WARNING)
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.onnx.export(
+        trained.model,
+        (sample[:2],),
+        dynamo=True,
+        input_names=["features"],
+        output_names=["probabilities"],
+        dynamic_shapes=({0: batch},),
+        external_data=False,
+        verbose=False,
+    )
+    assert program is not None
+    program.save(str(path))
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"litmlp": metadata})
+    onnx.save(model, str(path))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {"features": sample.numpy()})[0])
+
+
+def export(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.format not in SUFFIXES:
+        raise LitmlpError(f"format={cfg.format}: choose one of {', '.join(SUFFIXES)}")
+    trained = load_trained_model(cfg.ckpt_path, list(cfg.trusted_targets))
+    output = Path(cfg.output) if cfg.output else Path(cfg.ckpt_path).with_suffix(SUFFIXES[cfg.format])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial{output.suffix}")
+    metadata = json.dumps(
+        {
+            "inputs": trained.feature_names,
+            "outputs": trained.classes,
+            "returns": "class probabilities; inputs are raw (unstandardised) features",
+        }
+    )
+    sample = _sample_rows(trained, cfg.sample_rows)
+    try:
+        with torch.no_grad():
+            expected = trained.model(sample)
+            got = (_torchscript if cfg.format == "torchscript" else _onnx)(trained, sample, partial, metadata)
+        difference = float((got - expected).abs().max())
+        if difference > cfg.tolerance:
+            raise LitmlpError(
+                f"the {cfg.format} export differs from the PyTorch model by {difference:.3g} on "
+                f"{cfg.sample_rows} sample rows (tolerance {cfg.tolerance}); nothing written"
+            )
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info(
+        "Exported %s to %s; max abs difference to PyTorch on %d rows: %.3g",
+        cfg.format,
+        output,
+        cfg.sample_rows,
+        difference,
+    )
+    return {"output": str(output), "format": cfg.format, "max_abs_difference": difference}

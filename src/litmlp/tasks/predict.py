@@ -1,0 +1,98 @@
+"""`litmlp predict ckpt_path=... input=rows.csv output=predictions.csv`.
+
+Applies the checkpoint's own standardisation and label names; the input may or may not hold the target
+column. A CSV input is read, predicted and written `batch_size` rows at a time, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from litmlp.data.readers import iter_csv_rows, parse_csv_rows, read_table
+from litmlp.errors import LitmlpError
+from litmlp.tasks.trained_model import TrainedModel, load_trained_model
+
+log = logging.getLogger(__name__)
+
+
+def _csv_batches(
+    path: Path, trained: TrainedModel, batch_size: int
+) -> Iterator[tuple[np.ndarray, list[str] | None]]:
+    header, rows = iter_csv_rows(path)
+    missing = [name for name in trained.feature_names if name not in header]
+    if missing:
+        raise LitmlpError(
+            f"{path}: feature column '{missing[0]}' not found; the checkpoint was trained on "
+            f"{len(trained.feature_names)} features: {', '.join(trained.feature_names)}"
+        )
+    target = trained.target if trained.target in header else None
+    while True:
+        features, labels = parse_csv_rows(path, header, rows, trained.feature_names, target, limit=batch_size)
+        if len(features) == 0:
+            return
+        yield features, labels
+
+
+def _table_batches(
+    path: Path, trained: TrainedModel, batch_size: int
+) -> Iterator[tuple[np.ndarray, list[str] | None]]:
+    names = trained.feature_names if path.suffix.lower() != ".npz" else None
+    table = read_table(path, trained.target, names, require_target=False)
+    if table.features.shape[1] != len(trained.feature_names):
+        raise LitmlpError(
+            f"{path} has {table.features.shape[1]} feature columns, the checkpoint was trained on "
+            f"{len(trained.feature_names)}"
+        )
+    for start in range(0, len(table.features), batch_size):
+        labels = table.labels[start : start + batch_size] if table.labels is not None else None
+        yield table.features[start : start + batch_size], labels
+
+
+def predict(cfg: DictConfig) -> dict[str, Any]:
+    trained = load_trained_model(cfg.ckpt_path, list(cfg.trusted_targets))
+    source, output = Path(cfg.input), Path(cfg.output)
+    if output.suffix.lower() != ".csv":
+        raise LitmlpError(f"output={output}: predictions are written as CSV, use a .csv name")
+    if not source.is_file():
+        raise LitmlpError(f"input file not found: {source}")
+    batches = (_csv_batches if source.suffix.lower() == ".csv" else _table_batches)(
+        source, trained, cfg.batch_size
+    )
+
+    rows = correct = labelled = 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")  # renamed into place only when complete
+    try:
+        with partial.open("w", newline="") as file, torch.inference_mode():
+            writer = csv.writer(file)
+            writer.writerow(["prediction", *(f"prob_{name}" for name in trained.classes)])
+            for features, labels in batches:
+                probabilities = trained.model(torch.from_numpy(features)).numpy()
+                predicted = [trained.classes[i] for i in probabilities.argmax(axis=1)]
+                for label, row in zip(predicted, probabilities, strict=True):
+                    writer.writerow([label, *(f"{p:.6g}" for p in row)])
+                rows += len(predicted)
+                if labels is not None:
+                    labelled += len(labels)
+                    correct += sum(p == t for p, t in zip(predicted, labels, strict=True))
+        if rows == 0:
+            raise LitmlpError(f"{source} has a header but no rows")
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    summary: dict[str, Any] = {"rows": rows, "output": str(output)}
+    message = f"Wrote {rows} predictions to {output}"
+    if labelled:
+        summary["accuracy"] = correct / labelled
+        message += f" (accuracy on its '{trained.target}' column: {correct / labelled:.6f})"
+    log.info(message)
+    return summary
