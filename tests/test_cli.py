@@ -35,7 +35,7 @@ def test_unknown_command_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     assert (
         result.stderr.strip()
-        == "litmlp: error: unknown command 'fit' (choose from: train, eval, predict, export)"
+        == "litmlp: error: unknown command 'fit' (choose from: train, eval, predict, export, summarize)"
     )
 
 
@@ -111,6 +111,7 @@ def test_fast_dev_run_in_a_chosen_run_dir(tmp_path):
     assert set(metrics["test"]) == {"test/acc", "test/f1", "test/loss"}
 
 
+@pytest.mark.slow
 def test_multirun_gives_each_job_its_own_dir(tmp_path):
     result = run_cli("train", "-m", "seed=0,1", *FAST, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

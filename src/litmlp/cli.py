@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,8 +47,10 @@ Set LITMLP_DEBUG=1 to see full tracebacks."""
 
 
 def _usage() -> str:
-    width = max(map(len, COMMANDS))
-    lines = [f"  {name:<{width}}  {description}" for name, (_, _, description) in COMMANDS.items()]
+    descriptions = {name: description for name, (_, _, description) in COMMANDS.items()}
+    descriptions["summarize"] = "(re)write a sweep's summary: litmlp summarize SWEEP_DIR"
+    width = max(map(len, descriptions))
+    lines = [f"  {name:<{width}}  {description}" for name, description in descriptions.items()]
     return USAGE.format(commands="\n".join(lines))
 
 
@@ -73,12 +76,19 @@ class _App:
         self.debug = os.environ.get("LITMLP_DEBUG", "") not in ("", "0")
 
     def fail(self, message: str, exit_code: int) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
         print(f"litmlp {self.command}: error: {message}", file=sys.stderr)
         _log_to_files(message)
+        if HydraConfig.initialized():
+            # The run directory says why it has no metrics.json; sweep summaries read this.
+            (Path(HydraConfig.get().runtime.output_dir) / "error.txt").write_text(message + "\n")
         self.exit_code = exit_code
 
     def __call__(self, cfg: DictConfig) -> None:
+        from hydra.core.hydra_config import HydraConfig
         from hydra.errors import HydraException
+        from hydra.types import RunMode
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
 
@@ -113,6 +123,46 @@ class _App:
                 self.fail(str(error.__cause__), 1)
             else:
                 self.fail(describe_config_error(error), 2)
+        except Exception as error:
+            # In a sweep one run's crash (a bad combination, out of memory) must not stop the others: it is
+            # recorded as failed with its error line. A single run shows the traceback as usual.
+            if self.debug or HydraConfig.get().mode != RunMode.MULTIRUN:
+                raise
+            self.fail(
+                f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}",
+                1,
+            )
+
+
+def _failed_runs_of_last_sweep() -> str:
+    """'N of M runs failed ...' if the sweep this process just ran had failures, else ''."""
+    if "litmlp.sweeps.callback" not in sys.modules:
+        return ""
+    from litmlp.sweeps.callback import SweepSummary
+
+    if SweepSummary.last is None:
+        return ""
+    sweep_dir, rows = SweepSummary.last
+    failed = sum(row.status != "ok" for row in rows)
+    return f"{failed} of {len(rows)} runs failed; see {sweep_dir / 'summary.md'}" if failed else ""
+
+
+def _summarize(arguments: list[str]) -> int:
+    from litmlp.errors import LitmlpError
+    from litmlp.sweeps.summary import summary_line, write_summary
+
+    if len(arguments) != 1:
+        print("usage: litmlp summarize SWEEP_DIR", file=sys.stderr)
+        return 2
+    sweep_dir = Path(arguments[0])
+    try:
+        rows = write_summary(sweep_dir)
+    except LitmlpError as error:
+        print(f"litmlp summarize: error: {error}", file=sys.stderr)
+        return 1
+    print((sweep_dir / "summary.md").read_text(), end="")
+    print(summary_line(rows, sweep_dir))
+    return 0
 
 
 def _run_hydra_app(command: str, overrides: list[str]) -> int:
@@ -136,6 +186,10 @@ def _run_hydra_app(command: str, overrides: list[str]) -> int:
             overrides = resume_overrides(overrides)
         sys.argv = [sys.argv[0], *overrides]
         main_function()
+        sweep_failures = _failed_runs_of_last_sweep()
+        if sweep_failures:
+            app.exit_code = app.exit_code or 1
+            print(f"litmlp {command}: {sweep_failures}", file=sys.stderr)
     except LitmlpError as error:
         if app.debug:
             raise
@@ -161,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"litmlp {__version__}")
         return 0
     command, overrides = args[0], args[1:]
+    if command == "summarize":
+        return _summarize(overrides)
     if command not in COMMANDS:
-        print(
-            f"litmlp: error: unknown command '{command}' (choose from: {', '.join(COMMANDS)})",
-            file=sys.stderr,
-        )
+        choices = ", ".join([*COMMANDS, "summarize"])
+        print(f"litmlp: error: unknown command '{command}' (choose from: {choices})", file=sys.stderr)
         return 2
     return _run_hydra_app(command, overrides)

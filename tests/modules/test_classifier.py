@@ -101,3 +101,22 @@ def test_scheduler_is_attached_with_its_monitor():
     config = model.configure_optimizers()
     assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
     assert config["lr_scheduler"]["monitor"] == "val/loss"
+
+
+def test_diverged_training_stops_with_an_error_naming_the_learning_rate():
+    from litmlp.errors import LitmlpError
+
+    torch.manual_seed(0)
+    features, targets = torch.randn(256, 6), torch.randint(0, 3, (256,))
+    model = Classifier(MLP(6, 3), 3, optimizer=lambda p: torch.optim.SGD(p, lr=1e12))
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=3,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    train = InMemoryLoader(features, targets, EpochBatchSampler(256, 16, shuffle=True, seed=0))
+    with pytest.raises(LitmlpError, match=r"train/loss is (nan|inf) in epoch 0: training diverged"):
+        trainer.fit(model, train)

@@ -81,10 +81,19 @@ def assert_same_run(run: Path, reference: Path) -> None:
     assert Path(final["best_checkpoint"]).name == Path(reference_final["best_checkpoint"]).name
 
 
+@pytest.fixture(scope="session")
+def resumed_mid_epoch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Killed at step 7 (mid-epoch, between the step checkpoints 6 and 9), then resumed."""
+    return interrupted_then_resumed(tmp_path_factory.mktemp("mid_epoch"), 7, "batch_end")
+
+
+def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(resumed_mid_epoch, reference):
+    assert_same_run(resumed_mid_epoch, reference)
+
+
 @pytest.mark.parametrize(
     ("step", "hook"),
     [
-        (7, "batch_end"),  # mid-epoch, between two step checkpoints
         pytest.param(2 * STEPS_PER_EPOCH, "batch_end", marks=pytest.mark.slow),  # an epoch's last step
         pytest.param(10, "batch_start", marks=pytest.mark.slow),  # the step right after a checkpoint (9)
         pytest.param(STEPS_PER_EPOCH, "validation_end", marks=pytest.mark.slow),  # before the epoch-end save
@@ -108,9 +117,8 @@ def test_sigkill_during_checkpoint_write_leaves_the_previous_checkpoint_loadable
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 11
 
 
-def test_tensorboard_after_resume_has_one_point_per_step_equal_to_uninterrupted(tmp_path, reference):
-    run = interrupted_then_resumed(tmp_path, 17, "batch_end")
-    got, expected = scalars(run), scalars(reference)
+def test_tensorboard_after_resume_has_one_point_per_step_equal_to_uninterrupted(resumed_mid_epoch, reference):
+    got, expected = scalars(resumed_mid_epoch), scalars(reference)
     assert sorted(got) == sorted(expected)
     for tag, points in expected.items():
         assert got[tag] == points, tag

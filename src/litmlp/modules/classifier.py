@@ -19,6 +19,8 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from litmlp.errors import LitmlpError
+
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
@@ -138,7 +140,13 @@ class Classifier(pl.LightningModule):
         return values
 
     def on_train_epoch_end(self) -> None:
-        self._epoch_end("train")
+        values = self._epoch_end("train")
+        if "train/loss" in values and not torch.isfinite(values["train/loss"]):
+            loss = float(values["train/loss"])
+            raise LitmlpError(
+                f"train/loss is {loss} in epoch {self.current_epoch}: training diverged "
+                "(try a lower model.optimizer.lr)"
+            )
 
     def on_validation_epoch_end(self) -> None:
         values = self._epoch_end("val")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job, or continue one (`resume=`); returns what it writes to `metrics.json`."""
     quiet_lightning()
+    started = time.perf_counter()
     resume = plan_resume(cfg) if cfg.resume else None
     if resume is not None:
         if resume.finished is not None:
@@ -88,6 +90,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "global_step": trainer.global_step,
         "best_checkpoint": best_path,
         "last_checkpoint": last_path,
+        "wall_time_s": time.perf_counter() - started,
     }
     if trainer.is_global_zero:
         write_json_atomic(output_dir / METRICS_FILE, summary)

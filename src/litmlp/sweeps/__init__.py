@@ -1,0 +1,1 @@
+"""Sweeps: summaries of multirun directories."""

@@ -1,0 +1,35 @@
+"""A Hydra callback that keeps a sweep's summary current, after every run and when the sweep ends."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from litmlp.errors import LitmlpError
+from litmlp.sweeps.summary import RunRow, summary_line, write_summary
+
+log = logging.getLogger(__name__)
+
+
+class SweepSummary(Callback):
+    # The last finished sweep of this process: the CLI turns failed runs into its exit code.
+    last: tuple[Path, list[RunRow]] | None = None
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.working_dir is None or config.hydra.mode.name != "MULTIRUN":
+            return
+        try:
+            write_summary(Path(job_return.working_dir).parent)
+        except LitmlpError as error:  # another run wrote a half-finished file meanwhile: next time
+            log.warning("sweep summary not updated: %s", error)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = write_summary(sweep_dir)
+        SweepSummary.last = (sweep_dir, rows)
+        log.info("Sweep done: %s", summary_line(rows, sweep_dir))

@@ -1,0 +1,90 @@
+"""Grid sweeps: every run in its own directory, failures isolated, a summary that can be rebuilt."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.xdist_group(name="sweep")
+TINY = ("data.num_samples=600", "trainer.max_epochs=2", "trainer=cpu", "callbacks.rich_progress_bar=null")
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """seed 0,1 x batch size 64,0: the batch size 0 runs fail, the others must still run."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    result = run_cli("train", "-m", "seed=0,1", "data.batch_size=64,0", *TINY, cwd=cwd)
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep_dir,) = (cwd / "logs" / "train" / "multiruns").iterdir()
+    return sweep_dir, result.stderr
+
+
+def read_summary(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "summary.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_every_combination_runs_in_its_own_directory(sweep):
+    sweep_dir, _ = sweep
+    rows = read_summary(sweep_dir)
+    assert sorted((row["seed"], row["data.batch_size"]) for row in rows) == [
+        ("0", "0"),
+        ("0", "64"),
+        ("1", "0"),
+        ("1", "64"),
+    ]
+    assert len({row["run_dir"] for row in rows}) == 4
+    assert all(Path(row["run_dir"]).parent == sweep_dir for row in rows)
+
+
+def test_failed_runs_are_recorded_and_the_exit_code_says_so(sweep):
+    sweep_dir, stderr = sweep
+    rows = read_summary(sweep_dir)
+    failed = [row for row in rows if row["status"] == "failed"]
+    assert [row["data.batch_size"] for row in failed] == ["0", "0"]
+    assert all(row["error"] == "ValueError: batch_size must be >= 1, got 0" for row in failed)
+    assert all((Path(row["run_dir"]) / "error.txt").is_file() for row in failed)
+    assert f"litmlp train: 2 of 4 runs failed; see {sweep_dir / 'summary.md'}" in stderr
+
+
+def test_summary_ranks_by_best_validation_accuracy(sweep):
+    sweep_dir, _ = sweep
+    rows = read_summary(sweep_dir)
+    ok = [row for row in rows if row["status"] == "ok"]
+    assert [row["status"] for row in rows] == ["ok", "ok", "failed", "failed"]
+    assert float(ok[0]["val_acc_best"]) >= float(ok[1]["val_acc_best"])
+    assert all(float(row["test/acc"]) > 0 and float(row["wall_time_s"]) > 0 for row in ok)
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert markdown.startswith("| ")
+    assert "4 runs: 2 ok, 2 failed, 0 unfinished; ranked by val_acc_best." in markdown
+    assert (sweep_dir / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summarize_rebuilds_the_summary_and_sees_unfinished_runs(sweep, tmp_path):
+    sweep_dir, _ = sweep
+    before = (sweep_dir / "summary.csv").read_text()
+    (sweep_dir / "summary.csv").unlink()
+    result = run_cli("summarize", str(sweep_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (sweep_dir / "summary.csv").read_text() == before
+    assert "4 runs, 2 failed; best val_acc_best" in result.stdout
+
+    # A run still going (or killed) has its overrides but neither metrics nor an error yet.
+    running = sweep_dir / "9" / ".hydra"
+    running.mkdir(parents=True)
+    (running / "overrides.yaml").write_text("- seed=9\n")
+    assert run_cli("summarize", str(sweep_dir), cwd=tmp_path).returncode == 0
+    assert read_summary(sweep_dir)[-1]["status"] == "unfinished"
+    (running / "overrides.yaml").unlink()
+    running.rmdir()
+    running.parent.rmdir()
+
+
+def test_summarize_of_a_missing_directory_is_one_line(tmp_path):
+    result = run_cli("summarize", "nowhere", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "litmlp summarize: error: sweep directory not found: nowhere"
