@@ -200,6 +200,7 @@ class TrainConfig:
     trusted_targets: list[str] = field(default_factory=list)
     test: bool = True
     float32_matmul_precision: str | None = None
+    torch_threads: int | None = None
     data: Any = MISSING
     model: Any = MISSING
     trainer: Any = MISSING

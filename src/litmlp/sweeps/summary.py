@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,11 +92,12 @@ def _records(rows: list[RunRow]) -> tuple[list[str], list[list[str]]]:
     return header, records
 
 
-def write_summary(sweep_dir: Path) -> list[RunRow]:
-    """(Re)write summary.csv, summary.md and summary.png in `sweep_dir`; returns the rows, best first."""
+def write_summary(sweep_dir: Path, plot: bool = True) -> list[RunRow]:
+    """(Re)write summary.csv, summary.md and (with `plot`) summary.png in `sweep_dir`; rows best first."""
     rows = collect(sweep_dir)
     header, records = _records(rows)
-    with (sweep_dir / "summary.csv").open("w", newline="") as file:
+    # Runs of a parallel sweep finish in several processes at once: each file is replaced atomically.
+    with _replacing(sweep_dir / "summary.csv") as partial, partial.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(header)
         writer.writerows(records)
@@ -106,9 +110,22 @@ def write_summary(sweep_dir: Path) -> list[RunRow]:
         f"{len(rows)} runs: {len(rows) - failed - _unfinished(rows)} ok, {failed} failed, "
         f"{_unfinished(rows)} unfinished; ranked by {RANK_BY}.",
     ]
-    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
-    _plot(rows, sweep_dir / "summary.png")
+    with _replacing(sweep_dir / "summary.md") as partial:
+        partial.write_text("\n".join(lines) + "\n")
+    if plot:
+        with _replacing(sweep_dir / "summary.png") as partial:
+            _plot(rows, partial)
     return rows
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _unfinished(rows: list[RunRow]) -> int:

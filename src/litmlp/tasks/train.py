@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, cast
 
 import lightning.pytorch as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,6 +24,17 @@ from litmlp.tasks.results import METRICS_FILE, as_floats, log_hparams, metrics_t
 from litmlp.tasks.resume import plan_resume
 
 log = logging.getLogger(__name__)
+
+
+def _threads_per_parallel_run() -> int | None:
+    """cores // n_jobs when a parallel launcher (joblib) runs this run among others, else None."""
+    if not HydraConfig.initialized():
+        return None
+    n_jobs = HydraConfig.get().launcher.get("n_jobs")
+    if not n_jobs:
+        return None
+    cores = os.cpu_count() or 1
+    return max(1, cores // (cores if n_jobs < 0 else n_jobs))
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -42,6 +55,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             log.info("Dropped %d TensorBoard events logged after the checkpoint", dropped)
         log.info("Resuming %s from %s", resume.run_dir, resume.checkpoint_path)
     output_dir = Path(cfg.paths.output_dir)
+    threads = cfg.torch_threads or _threads_per_parallel_run()
+    if threads:
+        torch.set_num_threads(threads)
+    log.info("torch threads: %d", torch.get_num_threads())
     if cfg.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
