@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
+COMMAND_VARIABLE = "LITMLP_COMMAND"
 # command -> (task module in litmlp.tasks, its function, one-line description)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train", "train", "fit a model, then test its best checkpoint"),
@@ -175,6 +176,9 @@ def _run_hydra_app(command: str, overrides: list[str]) -> int:
     from litmlp.errors import LitmlpError
 
     app = _App(command)
+    # Lightning's DDP launcher re-runs this program for the other ranks with Hydra's arguments only
+    # (`sys.argv[1:]`, which holds no command): they find the command here.
+    os.environ[COMMAND_VARIABLE] = command
     # Hydra then raises its errors (bad overrides, unknown options) instead of printing a multi-line report.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     register()
@@ -215,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"litmlp {__version__}")
         return 0
     command, overrides = args[0], args[1:]
+    relaunched = os.environ.get(COMMAND_VARIABLE)
+    if command not in COMMANDS and relaunched in COMMANDS and "=" in command:
+        command, overrides = relaunched, args
     if command == "summarize":
         return _summarize(overrides)
     if command not in COMMANDS:

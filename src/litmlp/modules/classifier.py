@@ -136,7 +136,9 @@ class Classifier(pl.LightningModule):
             self.last_val_confusion = self.val_confusion.compute()
             self.val_confusion.reset()
         if values:
-            self.log_dict(values)
+            # The values are already synchronised (torchmetrics); sync_dist only averages equal numbers,
+            # and tells Lightning not to warn about epoch-level logging in DDP.
+            self.log_dict(values, sync_dist=self.trainer.world_size > 1)
         return values
 
     def on_train_epoch_end(self) -> None:
@@ -155,7 +157,7 @@ class Classifier(pl.LightningModule):
         acc = float(values["val/acc"])
         if acc > self.val_acc_best:
             self.val_acc_best, self.val_acc_best_epoch = acc, self.current_epoch
-        self.log("val/acc_best", self.val_acc_best)
+        self.log("val/acc_best", self.val_acc_best, sync_dist=self.trainer.world_size > 1)
 
     def on_test_epoch_end(self) -> None:
         self._epoch_end("test")

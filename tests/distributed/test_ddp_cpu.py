@@ -1,0 +1,31 @@
+"""`trainer=ddp_cpu`: two real processes over gloo, launched by Lightning from the litmlp command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli, run_dirs
+
+
+@pytest.mark.slow
+def test_ddp_cpu_trains_into_one_run_dir_with_metrics_a_single_process_reproduces(tmp_path):
+    result = run_cli(
+        "train",
+        "trainer=ddp_cpu",
+        "data.num_samples=1200",
+        "trainer.max_epochs=2",
+        "callbacks.rich_progress_bar=null",
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_dirs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["global_step"] == 2 * 4  # 840 training rows over 2 ranks, batch 128: 4 steps per epoch
+    evaluated = run_cli("eval", f"ckpt_path={metrics['best_checkpoint']}", "trainer=cpu", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    (eval_run,) = run_dirs(tmp_path, "eval")
+    single = json.loads((eval_run / "metrics.json").read_text())["test"]
+    assert single == pytest.approx(metrics["test"], abs=1e-6)
