@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -86,7 +86,8 @@ class _App:
             (Path(HydraConfig.get().runtime.output_dir) / "error.txt").write_text(message + "\n")
         self.exit_code = exit_code
 
-    def __call__(self, cfg: DictConfig) -> None:
+    def __call__(self, cfg: DictConfig) -> Any:
+        """The task's result (a sweeper reads it), or None when the run failed."""
         from hydra.core.hydra_config import HydraConfig
         from hydra.errors import HydraException
         from hydra.types import RunMode
@@ -94,7 +95,7 @@ class _App:
         from omegaconf.errors import OmegaConfBaseException
 
         from litmlp.config.errors import describe_config_error
-        from litmlp.errors import LitmlpError, RunInterrupted
+        from litmlp.errors import LitmlpError, RunInterrupted, RunPruned
 
         module_name, function_name, _ = COMMANDS[self.command]
         try:
@@ -105,7 +106,10 @@ class _App:
                     f"missing required value: {keys} (set it on the command line: {missing[0]}=...)"
                 )
             task = getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
-            task(cfg)
+            return task(cfg)
+        except RunPruned as pruned:
+            (Path(HydraConfig.get().runtime.output_dir) / "pruned.txt").write_text(f"{pruned}\n")
+            return {"status": "pruned"}
         except LitmlpError as error:
             if self.debug:
                 raise
@@ -144,7 +148,7 @@ def _failed_runs_of_last_sweep() -> str:
     if SweepSummary.last is None:
         return ""
     sweep_dir, rows = SweepSummary.last
-    failed = sum(row.status != "ok" for row in rows)
+    failed = sum(row.status == "failed" for row in rows)
     return f"{failed} of {len(rows)} runs failed; see {sweep_dir / 'summary.md'}" if failed else ""
 
 

@@ -13,3 +13,7 @@ class RunInterrupted(Exception):  # noqa: N818 (not an error: the run stopped on
         self.signal_name = signal_name
         self.run_dir = run_dir
         self.exit_code = exit_code
+
+
+class RunPruned(Exception):  # noqa: N818 (not an error: the search stopped an unpromising run)
+    """An Optuna search stopped this run early; the search goes on."""

@@ -28,7 +28,7 @@ ERROR_FILE = "error.txt"
 class RunRow:
     run_dir: Path
     overrides: dict[str, str]
-    status: str  # "ok", "failed" or "unfinished" (running, or killed)
+    status: str  # "ok", "failed", "pruned" (by a search) or "unfinished" (running, or killed)
     val_acc_best: float | None = None
     test: dict[str, float] = field(default_factory=dict)
     wall_time_s: float | None = None
@@ -42,7 +42,9 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
 
 def read_run(run_dir: Path) -> RunRow:
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
-    pairs = dict(str(item).split("=", 1) for item in overrides if "=" in str(item))
+    pairs = dict(str(item).lstrip("+~").split("=", 1) for item in overrides if "=" in str(item))
+    # How an Optuna search reaches its trial (storage, study, trial id) is bookkeeping, not a parameter.
+    pairs = {key: value for key, value in pairs.items() if not key.startswith("optuna.")}
     metrics_path, error_path = run_dir / "metrics.json", run_dir / ERROR_FILE
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text())
@@ -51,6 +53,8 @@ def read_run(run_dir: Path) -> RunRow:
         )
     if error_path.is_file():
         return RunRow(run_dir, pairs, "failed", error=error_path.read_text().strip())
+    if (run_dir / "pruned.txt").is_file():
+        return RunRow(run_dir, pairs, "pruned", error=(run_dir / "pruned.txt").read_text().strip())
     return RunRow(run_dir, pairs, "unfinished")
 
 

@@ -77,6 +77,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("Starting from the weights of %s", cfg.ckpt_path)
     resolved = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     callbacks = [*build_callbacks(cfg.callbacks), RunConfigInCheckpoint(resolved)]
+    if "optuna" in cfg:  # set by the Optuna sweeper for each trial
+        from litmlp.callbacks.optuna_pruning import OptunaPruning
+
+        callbacks.append(OptunaPruning(**OmegaConf.to_container(cfg.optuna)))  # type: ignore[arg-type]
     loggers = build_loggers(cfg.logger)
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 

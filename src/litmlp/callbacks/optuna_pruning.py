@@ -1,0 +1,40 @@
+"""Reports `val/acc` after every validation to the Optuna trial this run is, and stops the run when the
+study's pruner says so. Added by `litmlp train` when an Optuna search (`hparams_search=`) runs it."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+
+from litmlp.errors import RunPruned
+from litmlp.sweeps.pruning import make_pruner
+
+
+class OptunaPruning(pl.Callback):
+    def __init__(
+        self,
+        storage: str,
+        study_name: str,
+        trial_id: int,
+        pruner: str = "median",
+        pruner_warmup_epochs: int = 0,
+        pruner_threshold: float = 0.0,
+        monitor: str = "val/acc",
+    ) -> None:
+        import optuna  # only a search needs it
+
+        study = optuna.load_study(
+            study_name=study_name,
+            storage=storage,
+            pruner=make_pruner(pruner, pruner_warmup_epochs, pruner_threshold),
+        )
+        self.trial = optuna.trial.Trial(study, trial_id)
+        self.monitor = monitor
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None:
+            return
+        epoch = trainer.current_epoch
+        self.trial.report(float(value), step=epoch)
+        if self.trial.should_prune():
+            raise RunPruned(f"pruned by the search after epoch {epoch} ({self.monitor} {float(value):.6f})")
