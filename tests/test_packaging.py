@@ -38,10 +38,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_wheel_contains_every_config(wheel):
+def test_wheel_contains_every_config_and_the_sweeper_plugin(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"litmlp/conf/{p.relative_to(REPO / 'conf')}" for p in (REPO / "conf").rglob("*.yaml")}
     assert expected <= names
+    assert "hydra_plugins/litmlp_optuna/sweeper.py" in names
 
 
 def test_installed_wheel_finds_its_configs_from_another_directory(wheel, tmp_path):
