@@ -88,3 +88,24 @@ def test_summarize_of_a_missing_directory_is_one_line(tmp_path):
     result = run_cli("summarize", "nowhere", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "litmlp summarize: error: sweep directory not found: nowhere"
+
+
+def test_every_run_logs_tensorboard_with_its_hparams_under_the_sweep(sweep):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    sweep_dir, _ = sweep
+    for row in read_summary(sweep_dir):
+        if row["status"] != "ok":
+            continue
+        seeds = []
+        for path in (Path(row["run_dir"]) / "tensorboard").glob("events.out.tfevents.*"):
+            for event in EventFileLoader(str(path)).Load():
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == "hparams":
+                        data = plugin_data_pb2.HParamsPluginData.FromString(
+                            value.metadata.plugin_data.content
+                        )
+                        if data.HasField("session_start_info"):
+                            seeds.append(data.session_start_info.hparams["seed"].number_value)
+        assert seeds == [float(row["seed"])]
