@@ -192,6 +192,14 @@ def _run_hydra_app(command: str, overrides: list[str]) -> int:
             from litmlp.config.resume import resume_overrides
 
             overrides = resume_overrides(overrides)
+        rank = int(os.environ.get("RANK", "0"))  # set by torchrun for each process
+        if rank > 0:
+            # The other ranks share rank 0's run directory: its .hydra/ and log file are rank 0's to write.
+            overrides = [
+                *overrides,
+                "hydra.output_subdir=null",
+                f"hydra.job_logging.handlers.file.filename=${{hydra.runtime.output_dir}}/{command}_rank{rank}.log",
+            ]
         sys.argv = [sys.argv[0], *overrides]
         main_function()
         sweep_failures = _failed_runs_of_last_sweep()

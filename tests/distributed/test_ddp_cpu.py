@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +33,41 @@ def test_ddp_cpu_trains_into_one_run_dir_with_metrics_a_single_process_reproduce
     (eval_run,) = run_dirs(tmp_path, "eval")
     single = json.loads((eval_run / "metrics.json").read_text())["test"]
     assert single == pytest.approx(metrics["test"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_agree_on_one_run_dir_and_synchronise_metrics(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "litmlp",
+            "train",
+            "trainer=ddp_cpu",
+            "data.num_samples=1200",
+            "trainer.max_epochs=2",
+            "callbacks.rich_progress_bar=null",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_dirs(tmp_path)
+    assert run.name.startswith("torchrun-")
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "train_rank1.log").is_file()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["global_step"] == 2 * 4
+    evaluated = run_cli("eval", f"ckpt_path={metrics['best_checkpoint']}", "trainer=cpu", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    (eval_run,) = run_dirs(tmp_path, "eval")
+    assert json.loads((eval_run / "metrics.json").read_text())["test"] == pytest.approx(
+        metrics["test"], abs=1e-6
+    )

@@ -35,6 +35,9 @@ class Interrupt(pl.Callback):
 
     def _fire(self, trainer: pl.Trainer, hook: str) -> None:
         if self._due(trainer, hook):
+            # Checkpoints are written in a background thread; finish the pending writes first, so the
+            # signal lands at a known state (a kill during a write has a hook of its own).
+            trainer.strategy.checkpoint_io.teardown()
             os.kill(os.getpid(), getattr(signal, self.signal_name))
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:

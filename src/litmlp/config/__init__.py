@@ -21,7 +21,14 @@ def config_dir() -> Path:
 
 
 def run_id() -> str:
-    """A run directory name: start time plus a random suffix, so runs started in the same second differ."""
+    """A run directory name: start time plus a random suffix, so runs started in the same second differ.
+
+    Under torchrun every rank is a process of its own that composes its own config: they agree on the
+    directory through the launcher's run id (`torchrun --standalone` makes one; or pass `--rdzv-id`).
+    """
+    launcher_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+    if launcher_id != "none":
+        return f"torchrun-{launcher_id}"
     return f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
 
 
