@@ -13,6 +13,16 @@ import pytest
 from tests.conftest import run_cli, run_dirs
 
 
+def assert_one_process_reproduces_test_metrics(metrics: dict, cwd: Path) -> None:
+    """The test metrics the ranks synchronised equal a single-process evaluation of the same checkpoint."""
+    evaluated = run_cli("eval", f"ckpt_path={metrics['best_checkpoint']}", "trainer=cpu", cwd=cwd)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    (eval_run,) = run_dirs(cwd, "eval")
+    assert json.loads((eval_run / "metrics.json").read_text())["test"] == pytest.approx(
+        metrics["test"], abs=1e-6
+    )
+
+
 @pytest.mark.slow
 def test_ddp_cpu_trains_into_one_run_dir_with_metrics_a_single_process_reproduces(tmp_path):
     result = run_cli(
@@ -28,11 +38,7 @@ def test_ddp_cpu_trains_into_one_run_dir_with_metrics_a_single_process_reproduce
     (run,) = run_dirs(tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 2 * 4  # 840 training rows over 2 ranks, batch 128: 4 steps per epoch
-    evaluated = run_cli("eval", f"ckpt_path={metrics['best_checkpoint']}", "trainer=cpu", cwd=tmp_path)
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    (eval_run,) = run_dirs(tmp_path, "eval")
-    single = json.loads((eval_run / "metrics.json").read_text())["test"]
-    assert single == pytest.approx(metrics["test"], abs=1e-6)
+    assert_one_process_reproduces_test_metrics(metrics, tmp_path)
 
 
 @pytest.mark.slow
@@ -65,9 +71,4 @@ def test_torchrun_ranks_agree_on_one_run_dir_and_synchronise_metrics(tmp_path):
     assert (run / "train_rank1.log").is_file()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 2 * 4
-    evaluated = run_cli("eval", f"ckpt_path={metrics['best_checkpoint']}", "trainer=cpu", cwd=tmp_path)
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    (eval_run,) = run_dirs(tmp_path, "eval")
-    assert json.loads((eval_run / "metrics.json").read_text())["test"] == pytest.approx(
-        metrics["test"], abs=1e-6
-    )
+    assert_one_process_reproduces_test_metrics(metrics, tmp_path)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from litmlp.atomic_file import replacing
 from litmlp.errors import LitmlpError
 
 # The metric runs are ranked by; higher is better.
@@ -101,7 +99,7 @@ def write_summary(sweep_dir: Path, plot: bool = True) -> list[RunRow]:
     rows = collect(sweep_dir)
     header, records = _records(rows)
     # Runs of a parallel sweep finish in several processes at once: each file is replaced atomically.
-    with _replacing(sweep_dir / "summary.csv") as partial, partial.open("w", newline="") as file:
+    with replacing(sweep_dir / "summary.csv") as partial, partial.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(header)
         writer.writerows(records)
@@ -114,22 +112,12 @@ def write_summary(sweep_dir: Path, plot: bool = True) -> list[RunRow]:
         f"{len(rows)} runs: {len(rows) - failed - _unfinished(rows)} ok, {failed} failed, "
         f"{_unfinished(rows)} unfinished; ranked by {RANK_BY}.",
     ]
-    with _replacing(sweep_dir / "summary.md") as partial:
+    with replacing(sweep_dir / "summary.md") as partial:
         partial.write_text("\n".join(lines) + "\n")
     if plot:
-        with _replacing(sweep_dir / "summary.png") as partial:
+        with replacing(sweep_dir / "summary.png") as partial:
             _plot(rows, partial)
     return rows
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _unfinished(rows: list[RunRow]) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from litmlp.atomic_file import replacing
 from litmlp.errors import LitmlpError
 from litmlp.tasks.trained_model import TrainedModel, load_trained_model
 
@@ -75,7 +75,6 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     trained = load_trained_model(cfg.ckpt_path, list(cfg.trusted_targets))
     output = Path(cfg.output) if cfg.output else Path(cfg.ckpt_path).with_suffix(SUFFIXES[cfg.format])
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial{output.suffix}")
     metadata = json.dumps(
         {
             "inputs": trained.feature_names,
@@ -84,19 +83,15 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         }
     )
     sample = _sample_rows(trained, cfg.sample_rows)
-    try:
-        with torch.no_grad():
-            expected = trained.model(sample)
-            got = (_torchscript if cfg.format == "torchscript" else _onnx)(trained, sample, partial, metadata)
+    with replacing(output) as partial, torch.no_grad():
+        expected = trained.model(sample)
+        got = (_torchscript if cfg.format == "torchscript" else _onnx)(trained, sample, partial, metadata)
         difference = float((got - expected).abs().max())
         if difference > cfg.tolerance:
             raise LitmlpError(
                 f"the {cfg.format} export differs from the PyTorch model by {difference:.3g} on "
                 f"{cfg.sample_rows} sample rows (tolerance {cfg.tolerance}); nothing written"
             )
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
     log.info(
         "Exported %s to %s; max abs difference to PyTorch on %d rows: %.3g",
         cfg.format,

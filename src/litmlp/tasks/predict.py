@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from litmlp.atomic_file import replacing
 from litmlp.data.readers import iter_csv_rows, parse_csv_rows, read_table
 from litmlp.errors import LitmlpError
 from litmlp.tasks.trained_model import TrainedModel, load_trained_model
@@ -70,25 +70,20 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
     rows = correct = labelled = 0
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")  # renamed into place only when complete
-    try:
-        with partial.open("w", newline="") as file, torch.inference_mode():
-            writer = csv.writer(file)
-            writer.writerow(["prediction", *(f"prob_{name}" for name in trained.classes)])
-            for features, labels in batches:
-                probabilities = trained.model(torch.from_numpy(features)).numpy()
-                predicted = [trained.classes[i] for i in probabilities.argmax(axis=1)]
-                for label, row in zip(predicted, probabilities, strict=True):
-                    writer.writerow([label, *(f"{p:.6g}" for p in row)])
-                rows += len(predicted)
-                if labels is not None:
-                    labelled += len(labels)
-                    correct += sum(p == t for p, t in zip(predicted, labels, strict=True))
-        if rows == 0:
+    with replacing(output) as partial, partial.open("w", newline="") as file, torch.inference_mode():
+        writer = csv.writer(file)
+        writer.writerow(["prediction", *(f"prob_{name}" for name in trained.classes)])
+        for features, labels in batches:
+            probabilities = trained.model(torch.from_numpy(features)).numpy()
+            predicted = [trained.classes[i] for i in probabilities.argmax(axis=1)]
+            for label, row in zip(predicted, probabilities, strict=True):
+                writer.writerow([label, *(f"{p:.6g}" for p in row)])
+            rows += len(predicted)
+            if labels is not None:
+                labelled += len(labels)
+                correct += sum(p == t for p, t in zip(predicted, labels, strict=True))
+        if rows == 0:  # inside the block: no output file is left behind
             raise LitmlpError(f"{source} has a header but no rows")
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
     summary: dict[str, Any] = {"rows": rows, "output": str(output)}
     message = f"Wrote {rows} predictions to {output}"
     if labelled:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
+
+from litmlp.atomic_file import replacing
 
 METRICS_FILE = "metrics.json"
 # What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model
@@ -25,10 +26,9 @@ def as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def write_json_atomic(path: Path, content: Mapping[str, Any]) -> None:
-    """Write to a temporary file and rename, so a reader never sees a half-written file."""
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, path)
+    """A reader (a sweep summary, resume=) never sees a half-written file."""
+    with replacing(path) as partial:
+        partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def metrics_table(stages: Mapping[str, Mapping[str, float]]) -> str:
