@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -103,6 +104,11 @@ def test_search_writes_best_params_and_the_summary_and_skips_testing(search):
         rows = list(csv.DictReader(file))
     assert len(rows) == 8
     assert {row["status"] for row in rows} == {"ok", "pruned", "failed"}
+    counts = Counter(row["status"] for row in rows)
+    assert (sweep_dir / "summary.md").read_text().splitlines()[-1] == (
+        f"8 runs: {counts['ok']} ok, {counts['pruned']} pruned, {counts['failed']} failed, 0 unfinished; "
+        "ranked by val_acc_best."
+    )
     assert float(rows[0]["val_acc_best"]) == pytest.approx(best["val_acc_best"])
     assert "test/acc" not in rows[0]  # the search compares validation results only: no run was tested
     assert not any(key.startswith("optuna.") for key in rows[0])

@@ -19,6 +19,7 @@ from litmlp.errors import LitmlpError
 
 # The metric runs are ranked by; higher is better.
 RANK_BY = "val_acc_best"
+STATUSES = ("ok", "pruned", "failed", "unfinished")
 ERROR_FILE = "error.txt"
 
 
@@ -26,7 +27,7 @@ ERROR_FILE = "error.txt"
 class RunRow:
     run_dir: Path
     overrides: dict[str, str]
-    status: str  # "ok", "failed", "pruned" (by a search) or "unfinished" (running, or killed)
+    status: str  # one of STATUSES: "pruned" by a search, "unfinished" while running or when killed
     val_acc_best: float | None = None
     test: dict[str, float] = field(default_factory=dict)
     wall_time_s: float | None = None
@@ -106,22 +107,17 @@ def write_summary(sweep_dir: Path, plot: bool = True) -> list[RunRow]:
     escape = lambda text: text.replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(escape(cell) for cell in record) + " |" for record in records]
-    failed = sum(row.status == "failed" for row in rows)
-    lines += [
-        "",
-        f"{len(rows)} runs: {len(rows) - failed - _unfinished(rows)} ok, {failed} failed, "
-        f"{_unfinished(rows)} unfinished; ranked by {RANK_BY}.",
-    ]
+    counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
+    counted = ", ".join(
+        f"{count} {status}" for status, count in counts.items() if count or status != "pruned"
+    )
+    lines += ["", f"{len(rows)} runs: {counted}; ranked by {RANK_BY}."]
     with replacing(sweep_dir / "summary.md") as partial:
         partial.write_text("\n".join(lines) + "\n")
     if plot:
         with replacing(sweep_dir / "summary.png") as partial:
             _plot(rows, partial)
     return rows
-
-
-def _unfinished(rows: list[RunRow]) -> int:
-    return sum(row.status == "unfinished" for row in rows)
 
 
 def _as_number(text: str) -> float | None:
