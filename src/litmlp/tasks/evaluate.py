@@ -14,6 +14,7 @@ from litmlp.checkpoint import CONFIG_KEY, load_checkpoint
 from litmlp.config.trust import check_targets
 from litmlp.errors import LitmlpError
 from litmlp.tasks.build import build_datamodule, build_loggers, build_module, build_trainer
+from litmlp.tasks.distributed import distributed_job
 from litmlp.tasks.lightning_logging import quiet_lightning
 from litmlp.tasks.results import METRICS_FILE, as_floats, metrics_table, write_json_atomic
 
@@ -43,7 +44,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model.on_load_checkpoint(checkpoint)
 
     trainer = build_trainer(cfg.trainer, callbacks=[], loggers=build_loggers(cfg.logger))
-    results = trainer.test(model, datamodule=datamodule, verbose=False)
+    with distributed_job(trainer):
+        results = trainer.test(model, datamodule=datamodule, verbose=False)
     test_metrics = as_floats(results[0]) if results else {}
     summary = {"checkpoint": str(Path(cfg.ckpt_path).resolve()), "test": test_metrics}
     if trainer.is_global_zero:
