@@ -12,10 +12,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from litmlp.ranks import (
+    AnnouncedJob,
+    announce_job,
+    job_overrides,
+    process_rank,
+    rank_overrides,
+    relaunched_job,
+)
+
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-COMMAND_VARIABLE = "LITMLP_COMMAND"
 # command -> (task module in litmlp.tasks, its function, one-line description)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train", "train", "fit a model, then test its best checkpoint"),
@@ -71,8 +79,9 @@ class _App:
     Errors are caught inside the job: an exception escaping it makes Hydra print a second line of its own.
     """
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, *, launched_rank: bool = False) -> None:
         self.command = command
+        self.launched_rank = launched_rank  # started by Lightning's launcher in rank 0, which reports
         self.exit_code = 0
         self.debug = os.environ.get("LITMLP_DEBUG", "") not in ("", "0")
 
@@ -105,6 +114,15 @@ class _App:
                 raise LitmlpError(
                     f"missing required value: {keys} (set it on the command line: {missing[0]}=...)"
                 )
+            hydra_config = HydraConfig.get()
+            announce_job(
+                AnnouncedJob(
+                    command=self.command,
+                    run_dir=hydra_config.runtime.output_dir,
+                    overrides=list(hydra_config.overrides.task),
+                    in_sweep=hydra_config.mode == RunMode.MULTIRUN,
+                )
+            )
             task = getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
             return task(cfg)
         except RunPruned as pruned:
@@ -115,6 +133,8 @@ class _App:
                 raise
             self.fail(str(error), 1)
         except RunInterrupted as stop:
+            if self.launched_rank:
+                return None  # rank 0 stopped at the same step and says so
             print(
                 f"litmlp {self.command}: stopped by {stop.signal_name} after saving a checkpoint; "
                 f"continue with: litmlp train resume={stop.run_dir}",
@@ -170,7 +190,8 @@ def _summarize(arguments: list[str]) -> int:
     return 0
 
 
-def _run_hydra_app(command: str, overrides: list[str]) -> int:
+def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None = None) -> int:
+    """Run the command's Hydra app; `job`: this process is a rank Lightning started to join that job."""
     import hydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -179,28 +200,20 @@ def _run_hydra_app(command: str, overrides: list[str]) -> int:
     from litmlp.config.errors import describe_config_error
     from litmlp.errors import LitmlpError
 
-    app = _App(command)
-    # Lightning's DDP launcher re-runs this program for the other ranks with Hydra's arguments only
-    # (`sys.argv[1:]`, which holds no command): they find the command here.
-    os.environ[COMMAND_VARIABLE] = command
+    app = _App(command, launched_rank=job is not None)
     # Hydra then raises its errors (bad overrides, unknown options) instead of printing a multi-line report.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     register()
     main_function = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")(app)
     try:
-        if command == "train" and any(override.startswith("resume=") for override in overrides):
-            from litmlp.config.resume import resume_overrides
+        if job is None and command == "train":
+            from litmlp.config.resume import refuse_taken_run_dir, resume_overrides
 
-            overrides = resume_overrides(overrides)
-        rank = int(os.environ.get("RANK", "0"))  # set by torchrun for each process
-        if rank > 0:
-            # The other ranks share rank 0's run directory: its .hydra/ and log file are rank 0's to write.
-            overrides = [
-                *overrides,
-                "hydra.output_subdir=null",
-                f"hydra.job_logging.handlers.file.filename=${{hydra.runtime.output_dir}}/{command}_rank{rank}.log",
-            ]
-        sys.argv = [sys.argv[0], *overrides]
+            if any(override.startswith("resume=") for override in overrides):
+                overrides = resume_overrides(overrides)
+            else:
+                refuse_taken_run_dir(overrides)
+        sys.argv = [sys.argv[0], *overrides, *rank_overrides(command, process_rank())]
         main_function()
         sweep_failures = _failed_runs_of_last_sweep()
         if sweep_failures:
@@ -217,6 +230,10 @@ def _run_hydra_app(command: str, overrides: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"litmlp {command}: interrupted", file=sys.stderr)
         return 130
+    if job is not None and job.in_sweep:
+        # Rank 0 records this job's failure in the sweep and goes on with the next job; Lightning's
+        # watchdog in rank 0 would SIGKILL it, sweep and all, on seeing a rank it started exit non-zero.
+        return 0
     return app.exit_code
 
 
@@ -230,10 +247,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"litmlp {__version__}")
         return 0
+    job = relaunched_job()
+    if job is not None:  # Lightning's launcher re-ran the command line; the job comes from rank 0
+        return _run_hydra_app(job.command, job_overrides(job), job)
     command, overrides = args[0], args[1:]
-    relaunched = os.environ.get(COMMAND_VARIABLE)
-    if command not in COMMANDS and relaunched in COMMANDS and "=" in command:
-        command, overrides = relaunched, args
     if command == "summarize":
         return _summarize(overrides)
     if command not in COMMANDS:

@@ -1,6 +1,7 @@
 """A Lightning callback that tests add through the config (`+callbacks.interrupt=...`) to stop a real
-training process at an exact point: a signal at a given step and hook, or SIGKILL in the middle of
-writing a checkpoint. It fires once per run directory (a marker file), so the resumed run goes on."""
+training process at an exact point: a signal at a given step and hook (to one rank of a distributed run),
+or SIGKILL in the middle of writing a checkpoint. It fires once per run directory (a marker file), so the
+resumed run goes on."""
 
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ class _KillWhenPickled:
 
 
 class Interrupt(pl.Callback):
-    def __init__(self, step: int, hook: str, signal_name: str, marker: str) -> None:
+    def __init__(self, step: int, hook: str, signal_name: str, marker: str, rank: int = 0) -> None:
         self.step = step
         self.hook = hook
         self.signal_name = signal_name
         self.marker = Path(marker)
+        self.rank = rank  # in a distributed run, only this rank is signalled
 
     def _due(self, trainer: pl.Trainer, hook: str) -> bool:
-        if hook != self.hook or trainer.global_step != self.step or self.marker.exists():
+        if hook != self.hook or trainer.global_step != self.step or trainer.global_rank != self.rank:
+            return False
+        if self.marker.exists():
             return False
         self.marker.touch()
         return True

@@ -162,6 +162,7 @@ def test_sigusr1_under_slurm_requeues_the_job(tmp_path):
     assert (tmp_path / "scontrol.args").read_text().split() == ["requeue", "4242"]
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_is_a_no_op(tmp_path, reference):
     metrics = reference / "metrics.json"
     before = metrics.read_bytes(), metrics.stat().st_mtime_ns
@@ -204,3 +205,15 @@ def test_resume_of_a_directory_without_checkpoint_names_the_file(tmp_path):
     result = run_cli("train", "resume=empty", cwd=tmp_path)
     assert result.returncode == 1
     assert "checkpoints/last.ckpt not found" in result.stderr
+
+
+def test_a_new_run_refuses_a_directory_that_holds_a_run_and_leaves_it_untouched(tmp_path, reference):
+    # What a requeued SLURM job or a reused torchrun id meets: a fixed run name used before.
+    before = {path: path.read_bytes() for path in reference.rglob("*") if path.is_file()}
+    result = run_cli("train", *RUN, "seed=7", f"hydra.run.dir={reference}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"litmlp train: error: {reference} already holds a run; continue it with: "
+        f"litmlp train resume={reference} (or start a new one elsewhere)"
+    )
+    assert {path: path.read_bytes() for path in reference.rglob("*") if path.is_file()} == before

@@ -35,6 +35,9 @@ class OptunaPruning(pl.Callback):
         if trainer.sanity_checking or value is None:
             return
         epoch = trainer.current_epoch
-        self.trial.report(float(value), step=epoch)
-        if self.trial.should_prune():
+        prune = False
+        if trainer.is_global_zero:  # one report per epoch; the value is already synchronised across ranks
+            self.trial.report(float(value), step=epoch)
+            prune = self.trial.should_prune()
+        if trainer.strategy.broadcast(prune, src=0):  # every rank stops at the same epoch
             raise RunPruned(f"pruned by the search after epoch {epoch} ({self.monitor} {float(value):.6f})")

@@ -2,7 +2,8 @@
 
 It is written at the end of every training epoch, every `every_n_train_steps` steps, and when the run is
 asked to stop (SIGTERM, SIGINT/Ctrl-C, SIGUSR1 from SLURM before preemption): the signal only sets a flag,
-and the checkpoint is taken at the next step boundary, then the run exits with `RunInterrupted`.
+and the checkpoint is taken at the next step boundary, then the run exits with `RunInterrupted`. In a
+distributed run the ranks first agree on the step (a signal may reach only one of them).
 Besides what Lightning saves (weights, optimizer, schedulers, loop progress, callbacks, the loader's
 position in the epoch), it stores the RNG states and the wall time of the save; events that TensorBoard
 received after that time belong to steps the resumed run will repeat.
@@ -10,6 +11,7 @@ received after that time belong to steps the resumed run will repeat.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -26,6 +28,13 @@ from lightning.pytorch.callbacks import Checkpoint
 
 from litmlp.checkpoint import SAVED_AT_KEY
 from litmlp.errors import RunInterrupted
+
+log = logging.getLogger(__name__)
+
+# An all-reduce every step, even an asynchronous one, made a 2-rank CPU DDP step of the tutorial MLP 27-47%
+# slower here (thread hand-offs on busy cores); every 10th step is within noise (0.95-1.01x; see
+# scripts/benchmark_stop_vote.py). A stop then comes at most 20 steps after the signal.
+VOTE_EVERY_N_STEPS = 10
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name)
@@ -64,6 +73,48 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+class StopVote:
+    """Makes every rank of a distributed run stop at the same step, whichever of them got the signal.
+
+    A vote all-reduces (MAX) the signal numbers of the ranks (0 for none) over a CPU (gloo) group. During
+    an epoch a vote is cast every VOTE_EVERY_N_STEPS steps and counted at the next one, so it never
+    stalls a step; at the end of an epoch it is counted at once. All ranks vote at the same points, so they
+    read the same outcomes.
+    """
+
+    def __init__(self) -> None:
+        self.group = torch.distributed.new_group(backend="gloo")
+        self.pending: tuple[torch.distributed.Work, torch.Tensor] | None = None
+
+    def _start(self, signal_number: int | None) -> None:
+        ballot = torch.tensor([signal_number or 0], dtype=torch.int32)
+        work = torch.distributed.all_reduce(
+            ballot, op=torch.distributed.ReduceOp.MAX, group=self.group, async_op=True
+        )
+        assert work is not None
+        self.pending = (work, ballot)
+
+    def _outcome(self) -> int:
+        if self.pending is None:
+            return 0
+        work, ballot = self.pending
+        self.pending = None
+        work.wait()
+        return int(ballot.item())
+
+    def cast(self, signal_number: int | None) -> int | None:
+        """Casts this rank's vote; returns the signal the previous vote agreed on, if any."""
+        previous = self._outcome()
+        self._start(signal_number)
+        return previous or None
+
+    def decide(self, signal_number: int | None) -> int | None:
+        """The signal any rank has received by now, if any (waits for every rank's vote)."""
+        previous = self._outcome()
+        self._start(signal_number)
+        return max(previous, self._outcome()) or None
+
+
 class ResumeCheckpoint(Checkpoint):
     def __init__(
         self, dirpath: str, every_n_train_steps: int | None = None, filename: str = "last.ckpt"
@@ -72,6 +123,7 @@ class ResumeCheckpoint(Checkpoint):
         self.every_n_train_steps = every_n_train_steps
         self.stop_signal: int | None = None
         self.saved_at: float | None = None
+        self._vote: StopVote | None = None
         self._previous_handlers: dict[int, Any] = {}
 
     @property
@@ -88,6 +140,8 @@ class ResumeCheckpoint(Checkpoint):
         for signum in STOP_SIGNALS:
             self._previous_handlers[signum] = signal.getsignal(signum)
             signal.signal(signum, self._on_signal)
+        if trainer.world_size > 1:
+            self._vote = StopVote()
 
     def _restore_handlers(self) -> None:
         for signum, handler in self._previous_handlers.items():
@@ -96,11 +150,15 @@ class ResumeCheckpoint(Checkpoint):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_handlers()
+        if self._vote is not None:
+            self._vote.decide(None)  # counts the last vote every rank cast: none is left in flight
+            self._vote = None
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         self._restore_handlers()
+        self._vote = None  # the other ranks may be gone: no waiting for their votes
 
     def _skip(self, trainer: pl.Trainer) -> bool:
         # Lightning sets `fast_dev_run` on the trainer at init; its own checkpoints skip such runs too.
@@ -111,16 +169,21 @@ class ResumeCheckpoint(Checkpoint):
     ) -> None:
         if self._skip(trainer) or batch_idx + 1 == trainer.num_training_batches:
             return  # the epoch's last batch: the epoch-end checkpoint follows its validation
+        stop_signal = self.stop_signal
+        if self._vote is not None:
+            vote_due = trainer.global_step % VOTE_EVERY_N_STEPS == 0
+            stop_signal = self._vote.cast(self.stop_signal) if vote_due else None
         every = self.every_n_train_steps or 0
-        if (every > 0 and trainer.global_step % every == 0) or self.stop_signal is not None:
+        if (every > 0 and trainer.global_step % every == 0) or stop_signal is not None:
             self.save(trainer)
-        self._stop_if_asked(trainer)
+        self._stop_if_asked(trainer, stop_signal)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._skip(trainer):
             return
         self.save(trainer)
-        self._stop_if_asked(trainer)
+        stop_signal = self.stop_signal if self._vote is None else self._vote.decide(self.stop_signal)
+        self._stop_if_asked(trainer, stop_signal)
 
     def save(self, trainer: pl.Trainer) -> None:
         for logger in trainer.loggers:
@@ -128,15 +191,19 @@ class ResumeCheckpoint(Checkpoint):
         self.saved_at = time.time()
         trainer.save_checkpoint(self.path, weights_only=False)  # the full training state, not just weights
 
-    def _stop_if_asked(self, trainer: pl.Trainer) -> None:
-        if self.stop_signal is None:
+    def _stop_if_asked(self, trainer: pl.Trainer, stop_signal: int | None) -> None:
+        if stop_signal is None:
             return
-        name = signal.Signals(self.stop_signal).name
-        if self.stop_signal == getattr(signal, "SIGUSR1", None) and os.environ.get("SLURM_JOB_ID"):
+        name = signal.Signals(stop_signal).name
+        trainer.strategy.checkpoint_io.teardown()  # the checkpoint is on disk before anyone is told so
+        log.info("%s: stopped at step %d after saving %s", name, trainer.global_step, self.path)
+        slurm_job = os.environ.get("SLURM_JOB_ID")
+        if stop_signal == getattr(signal, "SIGUSR1", None) and slurm_job and trainer.is_global_zero:
             # SLURM sends SIGUSR1 ahead of preemption or the time limit (`#SBATCH --signal=USR1@120`):
-            # put the job back in the queue; its script resumes this run.
-            subprocess.run(["scontrol", "requeue", os.environ["SLURM_JOB_ID"]], check=False)
-        raise RunInterrupted(name, str(self.path.parent.parent), 128 + self.stop_signal)
+            # put the job back in the queue (SLURM ends this one); its script resumes this run.
+            log.info("Requeueing SLURM job %s", slurm_job)
+            subprocess.run(["scontrol", "requeue", slurm_job], check=False)
+        raise RunInterrupted(name, str(self.path.parent.parent), 128 + stop_signal)
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]

@@ -23,12 +23,15 @@ def config_dir() -> Path:
 def run_id() -> str:
     """A run directory name: start time plus a random suffix, so runs started in the same second differ.
 
-    Under torchrun every rank is a process of its own that composes its own config: they agree on the
-    directory through the launcher's run id (`torchrun --standalone` makes one; or pass `--rdzv-id`).
+    Under torchrun or srun every rank is a process of its own that composes its own config: they agree
+    on the directory through the launcher's ids, not their clocks. torchrun: its run id (`--standalone`
+    makes one; or pass `--rdzv-id`). srun: the job and step ids (a requeued job keeps its job id).
     """
-    launcher_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
-    if launcher_id != "none":
-        return f"torchrun-{launcher_id}"
+    torchrun_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+    if torchrun_id != "none":
+        return f"torchrun-{torchrun_id}"
+    if "SLURM_STEP_ID" in os.environ and "SLURM_JOB_ID" in os.environ:  # set in srun's tasks only
+        return f"slurm-{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
     return f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
 
 

@@ -5,6 +5,7 @@ This runs before Hydra starts the job, so the job runs in the resumed run's own 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from litmlp.errors import LitmlpError
@@ -72,3 +73,31 @@ def resume_overrides(overrides: list[str]) -> list[str]:
         raise LitmlpError(f"resume={value}: {run_dir / LAST_CHECKPOINT} not found, nothing to resume")
     # output_subdir=null keeps the run's own .hydra/ (its original config and overrides) untouched.
     return [*others, f"resume='{run_dir}'", f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"]
+
+
+def refuse_taken_run_dir(overrides: list[str]) -> None:
+    """A new run must not start in a directory that holds a run: Hydra would overwrite its config and log.
+
+    Only a fixed run directory can be met again: `hydra.run.dir=...`, or a name from a launcher's ids (a
+    requeued SLURM job, a reused torchrun id); time-stamped names are new every time.
+    """
+    if "-m" in overrides or "--multirun" in overrides:
+        return
+    given = [o.split("=", 1)[1].strip("'\"") for o in overrides if override_key(o) == "hydra.run.dir"]
+    if given and "${" not in given[-1]:
+        run_dir = Path(given[-1]).expanduser().resolve()
+    elif given or os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none" or "SLURM_STEP_ID" in os.environ:
+        from hydra import compose, initialize_config_dir
+
+        from litmlp.config import config_dir
+
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        run_dir = Path(cfg.hydra.run.dir).resolve()
+    else:
+        return
+    if (run_dir / LAST_CHECKPOINT).is_file():
+        raise LitmlpError(
+            f"{run_dir} already holds a run; continue it with: litmlp train resume={run_dir} "
+            "(or start a new one elsewhere)"
+        )

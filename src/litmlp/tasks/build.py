@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import lightning.pytorch as pl
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
@@ -57,6 +59,16 @@ def build_trainer(
     # can go on): the fsyncs cost ~14% of an epoch of the default model when done in line. Lightning waits
     # for pending writes when fit, validate or test ends, including on an exception.
     checkpoint_io = AsyncCheckpointIO(AtomicCheckpointIO())
-    return instantiate(
-        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io], **overrides
-    )
+    plugins: list[Any] = [checkpoint_io, *_cluster_environment()]
+    logger = loggers or False
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=logger, plugins=plugins, **overrides)
+
+
+def _cluster_environment() -> list[SLURMEnvironment]:
+    """SLURM's ranks for the tasks srun started, with Lightning's own SIGUSR1 requeue off: ResumeCheckpoint
+    saves a resumable checkpoint and requeues. Lightning's detection alone skips jobs named "bash" or
+    "interactive" (srun inside salloc), whose tasks would then each start ranks of their own."""
+    in_srun = "SLURM_STEP_ID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    if in_srun or SLURMEnvironment.detect():
+        return [SLURMEnvironment(auto_requeue=False)]
+    return []

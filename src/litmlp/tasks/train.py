@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -16,12 +17,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from litmlp.callbacks import ResumeCheckpoint, RunConfigInCheckpoint
 from litmlp.checkpoint import load_checkpoint
+from litmlp.data import TabularDataModule
 from litmlp.errors import LitmlpError
 from litmlp.event_files import rewind_event_files
+from litmlp.modules import Classifier
+from litmlp.ranks import process_rank
 from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from litmlp.tasks.distributed import distributed_job
 from litmlp.tasks.lightning_logging import quiet_lightning
 from litmlp.tasks.results import METRICS_FILE, as_floats, log_hparams, metrics_table, write_json_atomic
-from litmlp.tasks.resume import plan_resume
+from litmlp.tasks.resume import Resume, plan_resume
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             )
             return resume.finished
         cfg = resume.config
-        if resume.saved_at is not None:
+        if resume.saved_at is not None and process_rank() == 0:  # the event files are rank 0's
             dropped = rewind_event_files(resume.run_dir, resume.saved_at)
             log.info("Dropped %d TensorBoard events logged after the checkpoint", dropped)
         log.info("Resuming %s from %s", resume.run_dir, resume.checkpoint_path)
@@ -85,6 +90,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
 
     log.info("Training %s on %s in %s", type(model.net).__name__, type(datamodule).__name__, output_dir)
+    with distributed_job(trainer):
+        return _fit_and_test(cfg, trainer, model, datamodule, resume, started)
+
+
+def _fit_and_test(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    model: Classifier,
+    datamodule: TabularDataModule,
+    resume: Resume | None,
+    started: float,
+) -> dict[str, Any]:
+    output_dir = Path(cfg.paths.output_dir)
     # weights_only=True: checkpoints are read as tensors and plain containers, never as pickled code.
     ckpt_path = resume.checkpoint_path if resume else None
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -123,4 +141,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             metrics_table({"val": val_metrics, "test": test_metrics}),
         )
         log.info("Run directory: %s", output_dir)
+    else:
+        # Each rank synchronised the same metrics; its log says what it computed.
+        rank_results = json.dumps({"val": val_metrics, "test": test_metrics}, sort_keys=True)
+        log.info("Results on rank %d: %s", trainer.global_rank, rank_results)
     return summary
