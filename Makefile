@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-slow lint format bench clean
+.PHONY: setup train test test-slow test-gpu lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m slow $(ARGS)
+
+# On a machine with a CUDA GPU (skipped elsewhere); prints each run's accuracy and time.
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -m gpu -s $(ARGS)
 
 # Training throughput against raw PyTorch; see README "Performance". ARGS="--json bench.json" to keep it.
 bench: $(STAMP)
