@@ -1,7 +1,8 @@
-"""Two real processes over gloo, started by Lightning from the litmlp command, and by torchrun."""
+"""Two real processes over gloo: started by Lightning from the litmlp command, by torchrun, and spawned."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_dirs
 from tests.distributed.checks import (
     DDP,
     STEPS_PER_EPOCH,
@@ -45,4 +46,16 @@ def test_torchrun_ranks_agree_on_one_run_dir_and_synchronise_metrics(tmp_path):
     run = assert_one_distributed_run(tmp_path, name_prefix="torchrun-")
     metrics = assert_ranks_agree(run)
     assert metrics["global_step"] == 2 * STEPS_PER_EPOCH
+    assert_one_process_reproduces_test_metrics(metrics, tmp_path)
+
+
+def test_ddp_spawn_reports_the_same_run_as_the_other_launchers(tmp_path):
+    # The spawned workers fit; the main process, which writes metrics.json, gets back weights and metrics.
+    result = run_cli("train", *DDP, "trainer.strategy=ddp_spawn", cwd=tmp_path, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = run_dirs(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["global_step"], metrics["epochs_trained"]) == (2 * STEPS_PER_EPOCH, 2)
+    assert metrics["val_acc_best"] == metrics["val"]["val/acc_best"]
+    assert metrics["best_checkpoint"].endswith(f"epoch_{metrics['best_epoch']:03d}.ckpt")
     assert_one_process_reproduces_test_metrics(metrics, tmp_path)

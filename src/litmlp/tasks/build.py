@@ -13,6 +13,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
+from litmlp.callbacks.process_group import ReleaseProcessGroupAtExit
 from litmlp.data import TabularDataModule
 from litmlp.errors import LitmlpError
 from litmlp.modules import Classifier
@@ -61,6 +62,7 @@ def build_trainer(
     checkpoint_io = AsyncCheckpointIO(AtomicCheckpointIO())
     plugins: list[Any] = [checkpoint_io, *_cluster_environment()]
     logger = loggers or False
+    callbacks = [*callbacks, ReleaseProcessGroupAtExit()]
     return instantiate(trainer_cfg, callbacks=callbacks, logger=logger, plugins=plugins, **overrides)
 
 

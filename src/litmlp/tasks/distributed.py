@@ -1,24 +1,19 @@
-"""The end of a job that ran under torch.distributed, so the process can exit cleanly or run the next job.
-
-Lightning initialises the process group and never destroys it. Left to the interpreter's shutdown, gloo's
-worker threads can still be releasing the last gradient all-reduce when Python finalises; that release
-needs the GIL, the thread is torn down instead, and the process aborts ("terminate called without an
-active exception"; 11 of 60 two-rank runs here, 0 of 60 with this module's release: see
-`scripts/ddp_shutdown_crash.py`). Freeing DDP's reducer and the group while the interpreter is alive
-removes it. A sweep's next job needs the same: a
-fresh group, and a Lightning launcher that starts new ranks for it.
+"""The end of a job that ran under torch.distributed, so the process can exit cleanly or run the next job:
+the process group is released while Python runs (see `litmlp.callbacks.process_group` for the abort this
+prevents), the ranks Lightning's launcher started have exited, and the launcher's environment variables
+are gone, so a sweep's next job gets a fresh group and new ranks.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import lightning.pytorch as pl
-import torch.distributed
+
+from litmlp.callbacks.process_group import release_process_group
 
 # What Lightning's launcher writes into this process's environment for the ranks it starts. Left set,
 # LOCAL_RANK makes the next job's Trainer believe an external launcher started the ranks, and it waits
@@ -27,33 +22,14 @@ LAUNCHER_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "
 CHILD_EXIT_TIMEOUT_S = 60
 
 
-def release_process_group(*, all_ranks_here: bool) -> None:
-    """Destroy the default process group (and its subgroups) while Python can still run their cleanup.
-
-    `all_ranks_here`: every rank reached this point (a finished or jointly stopped job), so a barrier is
-    safe and lets no rank leave while another still talks to the group. After a failure on some ranks only,
-    a barrier would wait forever; the group is destroyed without it.
-    """
-    if not torch.distributed.is_initialized():
-        return
-    # Lightning's teardown unwrapped the model; the DistributedDataParallel wrapper and its reducer, which
-    # hold the group and its last all-reduce, are now garbage in a reference cycle: free them first.
-    gc.collect()
-    if all_ranks_here:
-        nccl = torch.distributed.get_backend() == "nccl"
-        torch.distributed.barrier(device_ids=[torch.cuda.current_device()] if nccl else None)
-    torch.distributed.destroy_process_group()
-    gc.collect()
-
-
 def _wait_for_launched_ranks(trainer: pl.Trainer) -> None:
     """Wait for the rank processes Lightning's launcher started for this job, then let them go.
 
     Its watchdog thread SIGKILLs this process when one of them exits with an error; a sweep has recorded
     that job as failed and runs the next one, which must not be killed for it.
     """
-    processes: list[subprocess.Popen[bytes]] | None = getattr(trainer.strategy.launcher, "procs", None)
-    if not processes:
+    processes = getattr(trainer.strategy.launcher, "procs", None)
+    if not processes or not isinstance(processes[0], subprocess.Popen):  # ddp_spawn joined its own
         return
     for process in processes:
         try:

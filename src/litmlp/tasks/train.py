@@ -112,6 +112,13 @@ def _fit_and_test(
     last = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ResumeCheckpoint)), None)
     best_path = (best.best_model_path or None) if best else None
     last_path = (last.last_model_path or None) if last else None
+    epochs_trained, global_step = trainer.current_epoch, trainer.global_step
+    if global_step == 0 and last_path:
+        # strategy=ddp_spawn fits in worker processes, and this one gets back only the weights and the
+        # logged metrics: the run's progress and best epoch come from its last checkpoint.
+        last_state = load_checkpoint(last_path)
+        model.on_load_checkpoint(last_state)
+        epochs_trained, global_step = last_state["epoch"] + 1, last_state["global_step"]
     test_metrics: dict[str, float] = {}
     if cfg.test:
         # The best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights.
@@ -125,8 +132,8 @@ def _fit_and_test(
         "test": test_metrics,
         "val_acc_best": model.val_acc_best,
         "best_epoch": model.val_acc_best_epoch,
-        "epochs_trained": trainer.current_epoch,
-        "global_step": trainer.global_step,
+        "epochs_trained": epochs_trained,
+        "global_step": global_step,
         "best_checkpoint": best_path,
         "last_checkpoint": last_path,
         "wall_time_s": time.perf_counter() - started,
