@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,11 @@ from tests.helpers import slurm
 pytestmark = pytest.mark.slow
 
 
+def srun_train(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = ["srun", "--nodes=1", "--ntasks-per-node=2", sys.executable, "-m", "litmlp", "train", *DDP]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
 # Lightning alone would not see SLURM in a job named "interactive" or "bash" (srun inside salloc), and each
 # task would start ranks of its own.
 @pytest.mark.parametrize("job_name", ["litmlp", "interactive"])
@@ -29,14 +35,8 @@ def test_srun_tasks_agree_on_a_run_dir_named_after_the_job_step(tmp_path, job_na
     # srun is not installed on every machine that runs these tests: a stand-in starts the two tasks with
     # the environment srun gives them, which is all litmlp and Lightning read.
     env = slurm.install(tmp_path / "bin", tmp_path / "scontrol.log")
-    result = subprocess.run(
-        ["srun", "--nodes=1", "--ntasks-per-node=2", sys.executable, "-m", "litmlp", "train", *DDP],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        env={**env, "SLURM_NTASKS_PER_NODE": "2", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": job_name},
+    result = srun_train(
+        tmp_path, {**env, "SLURM_NTASKS_PER_NODE": "2", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": job_name}
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = assert_one_distributed_run(tmp_path, name_prefix="slurm-4242.0")
@@ -54,14 +54,6 @@ def slurm_cluster_up() -> bool:
 
 @pytest.mark.skipif(not slurm_cluster_up(), reason="needs a running SLURM cluster with an idle node")
 def test_real_srun_trains_two_ranks_into_one_run_dir(tmp_path):
-    result = subprocess.run(
-        ["srun", "--nodes=1", "--ntasks-per-node=2", sys.executable, "-m", "litmlp", "train", *DDP],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)},
-    )
+    result = srun_train(tmp_path, {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert_ranks_agree(assert_one_distributed_run(tmp_path, name_prefix="slurm-"))

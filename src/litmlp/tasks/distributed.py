@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import lightning.pytorch as pl
 
 from litmlp.callbacks.process_group import release_process_group
+from litmlp.errors import RunInterrupted, RunPruned
 
 # What Lightning's launcher writes into this process's environment for the ranks it starts. Left set,
 # LOCAL_RANK makes the next job's Trainer believe an external launcher started the ranks, and it waits
@@ -43,8 +44,6 @@ def _wait_for_launched_ranks(trainer: pl.Trainer) -> None:
 @contextmanager
 def distributed_job(trainer: pl.Trainer) -> Iterator[None]:
     """Run the body (fit, test, ...) with `trainer`, then leave torch.distributed as it was found."""
-    from litmlp.errors import RunInterrupted, RunPruned
-
     environment = {name: os.environ.get(name) for name in LAUNCHER_VARIABLES}
     all_ranks_here = False
     try:
