@@ -7,6 +7,8 @@ import re
 import pytest
 
 from litmlp.config import run_id
+from litmlp.config.resume import refuse_taken_run_dir
+from litmlp.errors import LitmlpError
 from litmlp.ranks import AnnouncedJob, announce_job, job_overrides, process_rank, relaunched_job
 
 LAUNCHER_VARIABLES = (
@@ -63,3 +65,16 @@ def test_a_batch_script_without_srun_keeps_time_stamped_run_dirs(monkeypatch):
 def test_torchrun_ranks_share_the_run_dir_of_torchruns_id(monkeypatch):
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "abc123")
     assert run_id() == "torchrun-abc123"
+
+
+def test_a_requeued_srun_job_started_without_resume_is_refused(monkeypatch, tmp_path):
+    # The run directory comes from the job's ids, so a requeued job meets its own earlier run.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SLURM_JOB_ID", "812")
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    refuse_taken_run_dir(["trainer=cpu"])  # nothing there yet
+    run = tmp_path / "logs" / "train" / "runs" / "slurm-812.0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(LitmlpError, match=f"{run} already holds a run; continue it with: litmlp train"):
+        refuse_taken_run_dir(["trainer=cpu"])

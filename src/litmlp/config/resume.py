@@ -43,8 +43,9 @@ def unfinished_runs(runs_dir: Path) -> list[Path]:
 def _latest_unfinished_run(overrides: list[str]) -> Path:
     from hydra import compose, initialize_config_dir
 
-    from litmlp.config import config_dir
+    from litmlp.config import config_dir, register
 
+    register()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     runs_dir = Path(cfg.paths.log_dir) / cfg.task_name / "runs"
@@ -89,8 +90,9 @@ def refuse_taken_run_dir(overrides: list[str]) -> None:
     elif given or os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none" or "SLURM_STEP_ID" in os.environ:
         from hydra import compose, initialize_config_dir
 
-        from litmlp.config import config_dir
+        from litmlp.config import config_dir, register
 
+        register()
         with initialize_config_dir(str(config_dir()), version_base="1.3"):
             cfg = compose("train", overrides=overrides, return_hydra_config=True)
         run_dir = Path(cfg.hydra.run.dir).resolve()
