@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.xdist_group(name="wheel")
 
 
 @pytest.fixture(scope="session")

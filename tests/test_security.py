@@ -13,8 +13,6 @@ from omegaconf import OmegaConf
 
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.xdist_group(name="security")
-
 
 class _Payload:
     def __init__(self, marker: Path) -> None:

@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 from tests.distributed.checks import DDP, assert_ranks_agree
 from tests.tasks.test_resume import TRUST, interrupt, weights
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name="ddp_resume")]
+pytestmark = pytest.mark.slow
 
 # 3 epochs of 4 steps per rank, a resume checkpoint every 3 steps.
 RUN = (

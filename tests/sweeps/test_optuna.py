@@ -14,9 +14,6 @@ import yaml
 from hydra_plugins.litmlp_optuna.sweeper import parse_space
 from tests.conftest import run_cli
 
-# The search fixture serves two tests: one worker, one search.
-pytestmark = pytest.mark.xdist_group(name="optuna")
-
 SEARCH = textwrap.dedent(
     """\
     # @package _global_

@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.xdist_group(name="sweep")
 TINY = ("data.num_samples=600", "trainer.max_epochs=2", "trainer=cpu", "callbacks.rich_progress_bar=null")
 
 

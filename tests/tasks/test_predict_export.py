@@ -15,8 +15,6 @@ from litmlp.tasks.trained_model import load_trained_model
 from tests.conftest import run_cli
 from tests.helpers.tables import SPECIES, flower_rows, write_flowers
 
-pytestmark = pytest.mark.xdist_group(name="flowers")
-
 
 @pytest.fixture(scope="session")
 def flowers_run(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -13,9 +13,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from tests.conftest import run_cli
 
-# One worker runs these, so the uninterrupted reference run is trained once.
-pytestmark = pytest.mark.xdist_group(name="resume")
-
 # 1400 training rows / batch 128 = 11 steps per epoch, 4 epochs = 44 steps, a resume checkpoint every 3.
 RUN = (
     "trainer=cpu",

@@ -14,9 +14,6 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from litmlp.tasks.train import train
 from tests.conftest import run_cli, run_dirs
 
-# These tests share one training run (the `default_run` fixture): keep them on one xdist worker.
-pytestmark = pytest.mark.xdist_group(name="default_run")
-
 
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
