@@ -18,6 +18,7 @@ from tests.distributed.checks import (
     assert_one_process_reproduces_test_metrics,
     assert_ranks_agree,
 )
+from tests.helpers.slurm import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -31,20 +32,60 @@ def test_lightning_launched_ranks_train_into_one_run_dir_with_metrics_one_proces
     assert_one_process_reproduces_test_metrics(metrics, tmp_path)
 
 
-def test_torchrun_ranks_agree_on_one_run_dir_and_synchronise_metrics(tmp_path):
-    torchrun = Path(sys.executable).with_name("torchrun")
-    result = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "litmlp", "train", *DDP],
-        cwd=tmp_path,
-        capture_output=True,
+def torchrun(*args: str, cwd: Path, overrides: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("torchrun")), *args, "-m", "litmlp", "train", *DDP, *overrides],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=240,
-        check=False,
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)},
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = assert_one_distributed_run(tmp_path, name_prefix="torchrun-")
+
+
+def assert_all_exit_0(launchers: list[subprocess.Popen[str]]) -> None:
+    outputs = [launcher.communicate(timeout=240) for launcher in launchers]
+    assert [launcher.returncode for launcher in launchers] == [0] * len(launchers), outputs[0][1][-3000:]
+
+
+@pytest.mark.parametrize(
+    ("rendezvous", "name_prefix"),
+    [
+        (("--standalone",), "torchrun-"),  # a c10d rendezvous with its own run id
+        (("--rdzv-id=exp7", "--rdzv-backend=c10d", "--rdzv-endpoint=127.0.0.1:{port}"), "torchrun-exp7"),
+        # torchrun's default: a static rendezvous, run id "none"; the ranks agree on a time-stamped name
+        (("--master-port={port}",), "20"),
+    ],
+    ids=["standalone", "rdzv-id", "static"],
+)
+def test_torchrun_ranks_agree_on_one_run_dir_and_synchronise_metrics(tmp_path, rendezvous, name_prefix):
+    port = free_port()
+    args = [arg.format(port=port) for arg in rendezvous]
+    assert_all_exit_0([torchrun("--nproc_per_node=2", *args, cwd=tmp_path)])
+    run = assert_one_distributed_run(tmp_path, name_prefix=name_prefix)
     metrics = assert_ranks_agree(run)
+    assert metrics["global_step"] == 2 * STEPS_PER_EPOCH
+    assert_one_process_reproduces_test_metrics(metrics, tmp_path)
+
+
+def test_two_torchrun_nodes_train_one_run(tmp_path):
+    """The multi-node form: one torchrun per node (here two on this machine), static rendezvous at node 0."""
+    port = free_port()
+    nodes = [
+        torchrun(
+            "--nnodes=2",
+            "--nproc_per_node=1",
+            f"--node_rank={node}",
+            "--master_addr=127.0.0.1",
+            f"--master_port={port}",
+            cwd=tmp_path,
+            overrides=("trainer.num_nodes=2", "trainer.devices=1"),
+        )
+        for node in (0, 1)
+    ]
+    assert_all_exit_0(nodes)
+    run = assert_one_distributed_run(tmp_path)
+    metrics = assert_ranks_agree(run)  # rank 1 ran on "node" 1
     assert metrics["global_step"] == 2 * STEPS_PER_EPOCH
     assert_one_process_reproduces_test_metrics(metrics, tmp_path)
 

@@ -79,15 +79,15 @@ def resume_overrides(overrides: list[str]) -> list[str]:
 def refuse_taken_run_dir(overrides: list[str]) -> None:
     """A new run must not start in a directory that holds a run: Hydra would overwrite its config and log.
 
-    Only a fixed run directory can be met again: `hydra.run.dir=...`, or a name from a launcher's ids (a
-    requeued SLURM job, a reused torchrun id); time-stamped names are new every time.
+    Only a fixed run directory can be met again: `hydra.run.dir=...`, or a name from a launcher (a
+    requeued SLURM job, a reused torchrun id, a restarted torchrun attempt); other names are new.
     """
     if "-m" in overrides or "--multirun" in overrides:
         return
     given = [o.split("=", 1)[1].strip("'\"") for o in overrides if override_key(o) == "hydra.run.dir"]
     if given and "${" not in given[-1]:
         run_dir = Path(given[-1]).expanduser().resolve()
-    elif given or os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none" or "SLURM_STEP_ID" in os.environ:
+    elif given or "TORCHELASTIC_RUN_ID" in os.environ or "SLURM_STEP_ID" in os.environ:
         from hydra import compose, initialize_config_dir
 
         from litmlp.config import config_dir, register
