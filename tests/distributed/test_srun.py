@@ -23,8 +23,10 @@ from tests.helpers import slurm
 pytestmark = pytest.mark.slow
 
 
-def srun_train(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = ["srun", "--nodes=1", "--ntasks-per-node=2", sys.executable, "-m", "litmlp", "train", *DDP]
+def srun_train(cwd: Path, env: dict[str, str], nodes: int = 1) -> subprocess.CompletedProcess[str]:
+    shape = [f"--nodes={nodes}", f"--ntasks-per-node={2 // nodes}"]
+    overrides = [f"trainer.num_nodes={nodes}", f"trainer.devices={2 // nodes}"]
+    command = ["srun", *shape, sys.executable, "-m", "litmlp", "train", *DDP, *overrides]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -35,12 +37,20 @@ def test_srun_tasks_agree_on_a_run_dir_named_after_the_job_step(tmp_path, job_na
     # srun is not installed on every machine that runs these tests: a stand-in starts the two tasks with
     # the environment srun gives them, which is all litmlp and Lightning read.
     env = slurm.install(tmp_path / "bin", tmp_path / "scontrol.log")
-    result = srun_train(
-        tmp_path, {**env, "SLURM_NTASKS_PER_NODE": "2", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": job_name}
-    )
+    result = srun_train(tmp_path, {**env, "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": job_name})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = assert_one_distributed_run(tmp_path, name_prefix="slurm-4242.0")
     metrics = assert_ranks_agree(run)
+    assert metrics["global_step"] == 2 * STEPS_PER_EPOCH
+    assert_one_process_reproduces_test_metrics(metrics, tmp_path)
+
+
+def test_srun_tasks_on_two_nodes_train_one_run(tmp_path):
+    env = slurm.install(tmp_path / "bin", tmp_path / "scontrol.log")
+    result = srun_train(tmp_path, {**env, "SLURM_JOB_ID": "4243"}, nodes=2)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = assert_one_distributed_run(tmp_path, name_prefix="slurm-4243.0")
+    metrics = assert_ranks_agree(run)  # rank 1: node 1's only task
     assert metrics["global_step"] == 2 * STEPS_PER_EPOCH
     assert_one_process_reproduces_test_metrics(metrics, tmp_path)
 

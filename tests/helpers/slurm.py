@@ -1,8 +1,8 @@
 """Stand-ins for SLURM's `srun` and `scontrol` on machines without a cluster.
 
-`srun` starts the tasks of one node with the environment a real srun gives them (compared with a Slurm
-22.05 job step) and passes SIGUSR1/SIGTERM/SIGINT on to them, as SLURM does; `scontrol` records its
-arguments. `python -m tests.helpers.slurm COMMAND ...` is the srun stand-in itself.
+`srun` starts the tasks of a step, every "node" on this machine, with the environment a real srun gives
+them (compared with a Slurm 22.05 job step) and passes SIGUSR1/SIGTERM/SIGINT on to them, as SLURM does;
+`scontrol` records its arguments. `python -m tests.helpers.slurm COMMAND ...` is the srun stand-in itself.
 """
 
 from __future__ import annotations
@@ -25,20 +25,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def task_environment(rank: int, ntasks: int, port: int) -> dict[str, str]:
-    """What srun sets in task `rank` of a one-node step (`srun -N 1 --ntasks-per-node=NTASKS`)."""
+def task_environment(rank: int, nodes: int, ntasks_per_node: int, port: int) -> dict[str, str]:
+    """What srun sets in task `rank` of a step `srun -N NODES --ntasks-per-node=NTASKS_PER_NODE`.
+
+    Every "node" is this machine: the tasks of node 1 are started here too, with node 1's ids.
+    """
     return {
         **os.environ,
         "SLURM_JOB_ID": os.environ.get("SLURM_JOB_ID", "4242"),
         "SLURM_STEP_ID": "0",
         "SLURM_JOB_NAME": os.environ.get("SLURM_JOB_NAME", "litmlp"),
-        "SLURM_NTASKS": str(ntasks),
-        "SLURM_NTASKS_PER_NODE": str(ntasks),
-        "SLURM_NNODES": "1",
-        "SLURM_NODELIST": "localhost",
-        "SLURM_NODEID": "0",
+        "SLURM_NTASKS": str(nodes * ntasks_per_node),
+        "SLURM_NTASKS_PER_NODE": str(ntasks_per_node),
+        "SLURM_NNODES": str(nodes),
+        "SLURM_NODELIST": ",".join(["localhost"] * nodes),
+        "SLURM_NODEID": str(rank // ntasks_per_node),
         "SLURM_PROCID": str(rank),
-        "SLURM_LOCALID": str(rank),
+        "SLURM_LOCALID": str(rank % ntasks_per_node),
         "MASTER_PORT": str(port),  # a real srun leaves it to Lightning (15000 + the job id's last digits)
     }
 
@@ -63,11 +66,20 @@ def install(bin_dir: Path, scontrol_record: Path) -> dict[str, str]:
 
 
 def main(command: list[str]) -> int:
-    while command and command[0].startswith("--"):  # srun's own --option=value: one node, tasks from env
-        command = command[1:]
-    ntasks = int(os.environ.get("SLURM_NTASKS_PER_NODE", "1"))
+    # srun's own options: --nodes and --ntasks-per-node, else the allocation's (sbatch sets them)
+    shape = {
+        "--nodes": os.environ.get("SLURM_NNODES", "1"),
+        "--ntasks-per-node": os.environ.get("SLURM_NTASKS_PER_NODE", "1"),
+    }
+    while command and command[0].startswith("--"):
+        option, _, value = command.pop(0).partition("=")
+        shape[option] = value
+    nodes, per_node = int(shape["--nodes"]), int(shape["--ntasks-per-node"])
     port = free_port()
-    tasks = [subprocess.Popen(command, env=task_environment(rank, ntasks, port)) for rank in range(ntasks)]
+    tasks = [
+        subprocess.Popen(command, env=task_environment(rank, nodes, per_node, port))
+        for rank in range(nodes * per_node)
+    ]
 
     def pass_on(signum: int, frame: FrameType | None) -> None:
         for task in tasks:
