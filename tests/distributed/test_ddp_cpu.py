@@ -32,9 +32,9 @@ def test_lightning_launched_ranks_train_into_one_run_dir_with_metrics_one_proces
     assert_one_process_reproduces_test_metrics(metrics, tmp_path)
 
 
-def torchrun(*args: str, cwd: Path, overrides: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+def torchrun(*args: str, cwd: Path, overrides: tuple[str, ...] = DDP) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("torchrun")), *args, "-m", "litmlp", "train", *DDP, *overrides],
+        [str(Path(sys.executable).with_name("torchrun")), *args, "-m", "litmlp", "train", *overrides],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -79,7 +79,7 @@ def test_two_torchrun_nodes_train_one_run(tmp_path):
             "--master_addr=127.0.0.1",
             f"--master_port={port}",
             cwd=tmp_path,
-            overrides=("trainer.num_nodes=2", "trainer.devices=1"),
+            overrides=(*DDP, "trainer.num_nodes=2", "trainer.devices=1"),
         )
         for node in (0, 1)
     ]
@@ -100,3 +100,15 @@ def test_ddp_spawn_reports_the_same_run_as_the_other_launchers(tmp_path):
     assert metrics["val_acc_best"] == metrics["val"]["val/acc_best"]
     assert metrics["best_checkpoint"].endswith(f"epoch_{metrics['best_epoch']:03d}.ckpt")
     assert_one_process_reproduces_test_metrics(metrics, tmp_path)
+
+
+def test_torchrun_ranks_with_a_one_device_trainer_stop_before_training(tmp_path):
+    launcher = torchrun(
+        "--standalone", "--nproc_per_node=2", cwd=tmp_path, overrides=("trainer=cpu", "data.num_samples=600")
+    )
+    _, stderr = launcher.communicate(timeout=240)
+    assert launcher.returncode == 1
+    assert "litmlp train: error: torchrun started 2 ranks, but the trainer runs 1" in stderr
+    (run,) = run_dirs(tmp_path)
+    assert not (run / "checkpoints").exists()
+    assert not (run / "metrics.json").exists()

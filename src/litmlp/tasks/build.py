@@ -63,7 +63,28 @@ def build_trainer(
     plugins: list[Any] = [checkpoint_io, *_cluster_environment()]
     logger = loggers or False
     callbacks = [*callbacks, ReleaseProcessGroupAtExit()]
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=logger, plugins=plugins, **overrides)
+    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=logger, plugins=plugins, **overrides)
+    _check_ranks_match_the_launcher(trainer)
+    return trainer
+
+
+def _check_ranks_match_the_launcher(trainer: pl.Trainer) -> None:
+    """torchrun and srun start the ranks themselves; the trainer must count as many. Otherwise a DDP
+    trainer fails at fit time with Lightning's traceback, and a one-device trainer has every rank train
+    the whole run on its own, all writing checkpoints into one run directory."""
+    if os.environ.get("TORCHELASTIC_RUN_ID") is not None:
+        launcher, started = "torchrun", int(os.environ["WORLD_SIZE"])
+    elif _cluster_environment():
+        launcher, started = "SLURM", int(os.environ.get("SLURM_NTASKS", "1"))
+    else:
+        return
+    runs = trainer.num_devices * trainer.num_nodes
+    if runs != started:
+        raise LitmlpError(
+            f"{launcher} started {started} ranks, but the trainer runs {runs} (trainer.devices="
+            f"{trainer.num_devices} x trainer.num_nodes={trainer.num_nodes}); use a DDP trainer "
+            f"(trainer=ddp or trainer=ddp_cpu) with devices x num_nodes = {started}"
+        )
 
 
 def _cluster_environment() -> list[SLURMEnvironment]:
