@@ -44,8 +44,9 @@ def torchrun(*args: str, cwd: Path, overrides: tuple[str, ...] = DDP) -> subproc
 
 
 def assert_all_exit_0(launchers: list[subprocess.Popen[str]]) -> None:
-    outputs = [launcher.communicate(timeout=240) for launcher in launchers]
-    assert [launcher.returncode for launcher in launchers] == [0] * len(launchers), outputs[0][1][-3000:]
+    errors = [launcher.communicate(timeout=240)[1] for launcher in launchers]
+    failed = [error[-3000:] for launcher, error in zip(launchers, errors, strict=True) if launcher.returncode]
+    assert not failed, "\n".join(failed)
 
 
 @pytest.mark.parametrize(
