@@ -60,21 +60,22 @@ def build_trainer(
     # can go on): the fsyncs cost ~14% of an epoch of the default model when done in line. Lightning waits
     # for pending writes when fit, validate or test ends, including on an exception.
     checkpoint_io = AsyncCheckpointIO(AtomicCheckpointIO())
-    plugins: list[Any] = [checkpoint_io, *_cluster_environment()]
+    slurm = _cluster_environment()
+    plugins: list[Any] = [checkpoint_io, *slurm]
     logger = loggers or False
     callbacks = [*callbacks, ReleaseProcessGroupAtExit()]
     trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=logger, plugins=plugins, **overrides)
-    _check_ranks_match_the_launcher(trainer)
+    _check_ranks_match_the_launcher(trainer, under_slurm=bool(slurm))
     return trainer
 
 
-def _check_ranks_match_the_launcher(trainer: pl.Trainer) -> None:
+def _check_ranks_match_the_launcher(trainer: pl.Trainer, *, under_slurm: bool) -> None:
     """torchrun and srun start the ranks themselves; the trainer must count as many. Otherwise a DDP
     trainer fails at fit time with Lightning's traceback, and a one-device trainer has every rank train
     the whole run on its own, all writing checkpoints into one run directory."""
     if os.environ.get("TORCHELASTIC_RUN_ID") is not None:
         launcher, started = "torchrun", int(os.environ["WORLD_SIZE"])
-    elif _cluster_environment():
+    elif under_slurm:
         launcher, started = "SLURM", int(os.environ.get("SLURM_NTASKS", "1"))
     else:
         return
