@@ -33,10 +33,8 @@ def test_console_script_is_installed(tmp_path):
 def test_unknown_command_is_one_line_and_exit_2(tmp_path):
     result = run_cli("fit", cwd=tmp_path)
     assert result.returncode == 2
-    assert (
-        result.stderr.strip()
-        == "litmlp: error: unknown command 'fit' (choose from: train, eval, predict, export, summarize)"
-    )
+    choices = "train, eval, predict, export, summarize, inspect"
+    assert result.stderr.strip() == f"litmlp: error: unknown command 'fit' (choose from: {choices})"
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,7 @@ Set LITMLP_DEBUG=1 to see full tracebacks."""
 def _usage() -> str:
     descriptions = {name: description for name, (_, _, description) in COMMANDS.items()}
     descriptions["summarize"] = "(re)write a sweep's summary: litmlp summarize SWEEP_DIR"
+    descriptions["inspect"] = "show a checkpoint's stored config and targets: litmlp inspect ckpt_path=PATH"
     width = max(map(len, descriptions))
     lines = [f"  {name:<{width}}  {description}" for name, description in descriptions.items()]
     return USAGE.format(commands="\n".join(lines))
@@ -190,6 +191,41 @@ def _summarize(arguments: list[str]) -> int:
     return 0
 
 
+def _inspect(arguments: list[str]) -> int:
+    """`litmlp inspect ckpt_path=PATH [trusted_targets=[...]]`: exit 0 when every target may be built."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from litmlp.errors import LitmlpError
+    from litmlp.tasks.inspect_checkpoint import inspect_checkpoint
+
+    values: dict[str, object] = {}
+    try:
+        for override in OverridesParser.create().parse_overrides(arguments):
+            if override.key_or_group not in ("ckpt_path", "trusted_targets"):
+                raise LitmlpError(
+                    f"unknown key '{override.key_or_group}' (inspect takes ckpt_path, trusted_targets)"
+                )
+            values[override.key_or_group] = override.value()
+    except (LitmlpError, HydraException) as error:
+        print(f"litmlp inspect: error: {error}", file=sys.stderr)
+        return 2
+    if "ckpt_path" not in values:
+        print("usage: litmlp inspect ckpt_path=PATH [trusted_targets=[prefix.]]", file=sys.stderr)
+        return 2
+    trusted = values.get("trusted_targets", [])
+    try:
+        report, safe = inspect_checkpoint(
+            Path(str(values["ckpt_path"])),
+            [str(t) for t in trusted] if isinstance(trusted, list) else [str(trusted)],
+        )
+    except LitmlpError as error:
+        print(f"litmlp inspect: error: {error}", file=sys.stderr)
+        return 1
+    print(report)
+    return 0 if safe else 1
+
+
 def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None = None) -> int:
     """Run the command's Hydra app; `job`: this process is a rank Lightning started to join that job."""
     import hydra
@@ -253,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     command, overrides = args[0], args[1:]
     if command == "summarize":
         return _summarize(overrides)
+    if command == "inspect":
+        return _inspect(overrides)
     if command not in COMMANDS:
-        choices = ", ".join([*COMMANDS, "summarize"])
+        choices = ", ".join([*COMMANDS, "summarize", "inspect"])
         print(f"litmlp: error: unknown command '{command}' (choose from: {choices})", file=sys.stderr)
         return 2
     return _run_hydra_app(command, overrides)

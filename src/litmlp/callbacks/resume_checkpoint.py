@@ -189,7 +189,9 @@ class ResumeCheckpoint(Checkpoint):
         for logger in trainer.loggers:
             logger.save()  # what was logged so far reaches the disk before the checkpoint that follows it
         self.saved_at = time.time()
-        trainer.save_checkpoint(self.path, weights_only=False)  # the full training state, not just weights
+        trainer.save_checkpoint(
+            self.path
+        )  # the full training state (Lightning saves more than weights by default)
 
     def _stop_if_asked(self, trainer: pl.Trainer, stop_signal: int | None) -> None:
         if stop_signal is None:

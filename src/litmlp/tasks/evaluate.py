@@ -8,11 +8,9 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from litmlp.checkpoint import CONFIG_KEY, load_checkpoint
-from litmlp.config.trust import check_targets
-from litmlp.errors import LitmlpError
+from litmlp.checkpoint import load_run_checkpoint
 from litmlp.tasks.build import build_datamodule, build_loggers, build_module, build_trainer
 from litmlp.tasks.distributed import distributed_job
 from litmlp.tasks.lightning_logging import quiet_lightning
@@ -27,13 +25,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    checkpoint = load_checkpoint(cfg.ckpt_path)
-    if CONFIG_KEY not in checkpoint:
-        raise LitmlpError(
-            f"{cfg.ckpt_path} holds no run config ({CONFIG_KEY}): was it written by litmlp train?"
-        )
-    run_cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
-    check_targets(run_cfg, str(cfg.ckpt_path), list(cfg.trusted_targets))
+    checkpoint, run_cfg = load_run_checkpoint(cfg.ckpt_path, list(cfg.trusted_targets))
 
     datamodule = build_datamodule(run_cfg.data)
     datamodule_state = checkpoint.get(type(datamodule).__qualname__)

@@ -10,10 +10,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.checkpoint import CONFIG_KEY, SAVED_AT_KEY, load_checkpoint
+from litmlp.checkpoint import SAVED_AT_KEY, load_run_checkpoint
 from litmlp.config.resume import FINISHED_MARKER, LAST_CHECKPOINT, SAFE_ON_RESUME, override_key
-from litmlp.config.trust import check_targets
-from litmlp.errors import LitmlpError
 
 
 @dataclass
@@ -29,11 +27,8 @@ def plan_resume(cfg: DictConfig) -> Resume:
     """The run's saved config with the budget overrides given now, and whether anything is left to do."""
     run_dir = Path(cfg.resume)
     checkpoint_path = run_dir / LAST_CHECKPOINT
-    checkpoint = load_checkpoint(checkpoint_path)
-    if CONFIG_KEY not in checkpoint:
-        raise LitmlpError(f"{checkpoint_path} holds no run config: it was not written by litmlp train")
-    config = OmegaConf.create(checkpoint[CONFIG_KEY])
-    check_targets(config, str(checkpoint_path), list(cfg.trusted_targets))
+    # trusted_targets from the command line only: a value stored in the checkpoint never widens trust.
+    checkpoint, config = load_run_checkpoint(checkpoint_path, list(cfg.trusted_targets))
     changed = [key for key in map(override_key, HydraConfig.get().overrides.task) if key in SAFE_ON_RESUME]
     for key in changed:
         OmegaConf.update(config, key, OmegaConf.select(cfg, key), merge=False)

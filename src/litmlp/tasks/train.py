@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from litmlp.callbacks import ResumeCheckpoint, RunConfigInCheckpoint
-from litmlp.checkpoint import load_checkpoint
+from litmlp.checkpoint import CONFIG_KEY, checked_config, load_checkpoint
 from litmlp.data import TabularDataModule
 from litmlp.errors import LitmlpError
 from litmlp.event_files import rewind_event_files
@@ -72,8 +72,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")  # bad data fails here, before any logger or checkpoint directory exists
     model = build_module(cfg.model, datamodule)
     if cfg.ckpt_path:
+        start_from = load_checkpoint(cfg.ckpt_path)
+        if CONFIG_KEY in start_from:  # not built here, but a file carrying a refused config is not used
+            checked_config(start_from, cfg.ckpt_path, list(cfg.trusted_targets))
         try:
-            model.load_state_dict(load_checkpoint(cfg.ckpt_path)["state_dict"])
+            model.load_state_dict(start_from["state_dict"])
         except RuntimeError as error:  # parameter shapes differ: another number of features or classes
             detail = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), "")
             raise LitmlpError(

@@ -9,8 +9,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from litmlp.checkpoint import CONFIG_KEY, load_checkpoint
-from litmlp.config.trust import check_targets
+from litmlp.checkpoint import load_run_checkpoint
 from litmlp.errors import LitmlpError
 from litmlp.models import ProbabilityModel
 
@@ -33,11 +32,7 @@ def _data_state(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def load_trained_model(path: str | Path, trusted_targets: list[str]) -> TrainedModel:
     path = Path(path)
-    checkpoint = load_checkpoint(path)
-    if CONFIG_KEY not in checkpoint:
-        raise LitmlpError(f"{path} holds no run config: was it written by litmlp train?")
-    config = OmegaConf.create(checkpoint[CONFIG_KEY])
-    check_targets(config, str(path), trusted_targets)
+    checkpoint, config = load_run_checkpoint(path, trusted_targets)
     data = _data_state(checkpoint, path)
     feature_names, classes = list(data["feature_names"]), list(data["classes"])
     net = instantiate(config.model.net, _convert_="all")(
