@@ -18,9 +18,9 @@ import torch
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from litmlp.callbacks.process_group import release_process_group
-from litmlp.callbacks.resume_checkpoint import VOTE_EVERY_N_STEPS, StopVote
 from litmlp.models import MLP
+from litmlp.runtime.process_group import release_process_group
+from litmlp.runtime.resume import VOTE_EVERY_N_STEPS, StopVote
 
 BLOCK = 100
 VARIANTS = ("no vote", f"every {VOTE_EVERY_N_STEPS} steps", "every step", "blocking, every step")

@@ -25,8 +25,8 @@ def rank_main(rank: int, port: int, side: str) -> None:
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
-    from litmlp.callbacks.process_group import release_process_group
     from litmlp.models import MLP
+    from litmlp.runtime.process_group import release_process_group
 
     torch.distributed.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from litmlp.config import run_id
+from litmlp.runtime.ranks import run_id
 from tests.conftest import run_cli, run_dirs
 
 FAST = ("debug=fast_dev_run", "callbacks.rich_progress_bar=null")

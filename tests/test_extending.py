@@ -55,7 +55,7 @@ def run_with_extension(tmp_path: Path, *overrides: str) -> subprocess.CompletedP
         textwrap.dedent(
             """\
             defaults:
-              - /schema/data/tabular@_here_
+              - /signature/my_project/XorDataModule@_here_
               - _self_
             _target_: my_project.XorDataModule
             batch_size: 32

@@ -6,10 +6,16 @@ import re
 
 import pytest
 
-from litmlp.config import run_id
-from litmlp.config.resume import refuse_taken_run_dir
 from litmlp.errors import LitmlpError
-from litmlp.ranks import AnnouncedJob, announce_job, job_overrides, process_rank, relaunched_job
+from litmlp.runtime.ranks import (
+    AnnouncedJob,
+    announce_job,
+    job_overrides,
+    process_rank,
+    relaunched_job,
+    run_id,
+)
+from litmlp.runtime.resume_run import refuse_taken_run_dir
 
 LAUNCHER_VARIABLES = (
     "RANK",

@@ -1,7 +1,8 @@
 """The `litmlp` command: `litmlp <command> [overrides] [hydra flags]`, one Hydra app per command.
 
-Only the standard library and, once a command runs, Hydra are imported here, so `litmlp --help` is
-instant; Lightning and torch are imported by the task that needs them.
+`litmlp train ...` composes `conf/train.yaml` with the overrides and calls `litmlp.tasks.train.train(cfg)`;
+the runtime (`litmlp.runtime`) attaches at two points: `before_compose` and `run_task`. Only the standard
+library is imported up front, so `litmlp --help` is instant; the rest when a command runs.
 """
 
 from __future__ import annotations
@@ -12,17 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from litmlp.ranks import (
-    AnnouncedJob,
-    announce_job,
-    job_overrides,
-    process_rank,
-    rank_overrides,
-    relaunched_job,
-)
-
 if TYPE_CHECKING:
     from omegaconf import DictConfig
+
+    from litmlp.runtime.ranks import AnnouncedJob
 
 # command -> (task module in litmlp.tasks, its function, one-line description)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -81,6 +75,9 @@ class _App:
     """
 
     def __init__(self, command: str, *, launched_rank: bool = False) -> None:
+        from litmlp.layout import ERROR_FILE, PRUNED_FILE
+
+        self.error_file, self.pruned_file = ERROR_FILE, PRUNED_FILE
         self.command = command
         self.launched_rank = launched_rank  # started by Lightning's launcher in rank 0, which reports
         self.exit_code = 0
@@ -93,7 +90,7 @@ class _App:
         _log_to_files(message)
         if HydraConfig.initialized():
             # The run directory says why it has no metrics.json; sweep summaries read this.
-            (Path(HydraConfig.get().runtime.output_dir) / "error.txt").write_text(message + "\n")
+            (Path(HydraConfig.get().runtime.output_dir) / self.error_file).write_text(message + "\n")
         self.exit_code = exit_code
 
     def __call__(self, cfg: DictConfig) -> Any:
@@ -104,30 +101,22 @@ class _App:
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
 
+        from litmlp import runtime
         from litmlp.config.errors import describe_config_error
         from litmlp.errors import LitmlpError, RunInterrupted, RunPruned
 
         module_name, function_name, _ = COMMANDS[self.command]
         try:
-            missing = sorted(OmegaConf.missing_keys(cfg))
+            missing = _missing_keys(OmegaConf.to_container(cfg, resolve=False))
             if missing:
                 keys = ", ".join(missing)
                 raise LitmlpError(
                     f"missing required value: {keys} (set it on the command line: {missing[0]}=...)"
                 )
-            hydra_config = HydraConfig.get()
-            announce_job(
-                AnnouncedJob(
-                    command=self.command,
-                    run_dir=hydra_config.runtime.output_dir,
-                    overrides=list(hydra_config.overrides.task),
-                    in_sweep=hydra_config.mode == RunMode.MULTIRUN,
-                )
-            )
             task = getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
-            return task(cfg)
+            return runtime.run_task(self.command, task, cfg)
         except RunPruned as pruned:
-            (Path(HydraConfig.get().runtime.output_dir) / "pruned.txt").write_text(f"{pruned}\n")
+            (Path(HydraConfig.get().runtime.output_dir) / self.pruned_file).write_text(f"{pruned}\n")
             return {"status": "pruned"}
         except LitmlpError as error:
             if self.debug:
@@ -160,11 +149,22 @@ class _App:
             )
 
 
+def _missing_keys(node: Any, path: str = "") -> list[str]:
+    """Keys left `???`, found without resolving anything (some values resolve only once data is built).
+    A `_partial_` node's are the arguments its call supplies."""
+    if isinstance(node, dict):
+        if node.get("_partial_"):
+            return []
+        found = (_missing_keys(value, f"{path}.{key}" if path else str(key)) for key, value in node.items())
+        return sorted(key for keys in found for key in keys)
+    return [path] if node == "???" else []
+
+
 def _failed_runs_of_last_sweep() -> str:
     """'N of M runs failed ...' if the sweep this process just ran had failures, else ''."""
-    if "litmlp.sweeps.callback" not in sys.modules:
+    if "litmlp.runtime.sweeps.callback" not in sys.modules:
         return ""
-    from litmlp.sweeps.callback import SweepSummary
+    from litmlp.runtime.sweeps.callback import SweepSummary
 
     if SweepSummary.last is None:
         return ""
@@ -175,7 +175,7 @@ def _failed_runs_of_last_sweep() -> str:
 
 def _summarize(arguments: list[str]) -> int:
     from litmlp.errors import LitmlpError
-    from litmlp.sweeps.summary import summary_line, write_summary
+    from litmlp.runtime.sweeps.summary import summary_line, write_summary
 
     if len(arguments) != 1:
         print("usage: litmlp summarize SWEEP_DIR", file=sys.stderr)
@@ -197,7 +197,7 @@ def _inspect(arguments: list[str]) -> int:
     from hydra.errors import HydraException
 
     from litmlp.errors import LitmlpError
-    from litmlp.tasks.inspect_checkpoint import inspect_checkpoint
+    from litmlp.runtime.inspect_checkpoint import inspect_checkpoint
 
     values: dict[str, object] = {}
     try:
@@ -232,6 +232,7 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from litmlp import runtime
     from litmlp.config import config_dir, register
     from litmlp.config.errors import describe_config_error
     from litmlp.errors import LitmlpError
@@ -242,14 +243,7 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
     register()
     main_function = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")(app)
     try:
-        if job is None and command == "train":
-            from litmlp.config.resume import refuse_taken_run_dir, resume_overrides
-
-            if any(override.startswith("resume=") for override in overrides):
-                overrides = resume_overrides(overrides)
-            else:
-                refuse_taken_run_dir(overrides)
-        sys.argv = [sys.argv[0], *overrides, *rank_overrides(command, process_rank())]
+        sys.argv = [sys.argv[0], *runtime.before_compose(command, overrides, job)]
         main_function()
         sweep_failures = _failed_runs_of_last_sweep()
         if sweep_failures:
@@ -283,9 +277,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"litmlp {__version__}")
         return 0
+    from litmlp.runtime.ranks import relaunched_job
+
     job = relaunched_job()
     if job is not None:  # Lightning's launcher re-ran the command line; the job comes from rank 0
-        return _run_hydra_app(job.command, job_overrides(job), job)
+        return _run_hydra_app(job.command, [], job)
     command, overrides = args[0], args[1:]
     if command == "summarize":
         return _summarize(overrides)

@@ -6,7 +6,7 @@ import pytest
 from hydra.utils import instantiate
 
 from litmlp.config import config_dir
-from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_module
+from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_model
 from tests.helpers.tables import write_flowers
 
 CONF = config_dir()
@@ -34,7 +34,7 @@ def test_data_option_builds(make_config, option, tmp_path):
 @pytest.mark.parametrize("option", options("model"))
 def test_model_option_builds_with_sizes_from_the_data(make_config, option):
     cfg = make_config(f"model={option}")
-    module = build_module(cfg.model, build_datamodule(cfg.data))
+    module = build_model(cfg.model, build_datamodule(cfg.data))
     assert module.net.layers[0].in_features == 50
     assert module.net.layers[-1].out_features == 3
 
@@ -43,7 +43,7 @@ def test_model_option_builds_with_sizes_from_the_data(make_config, option):
 def test_model_suboptions_build_an_optimizer(make_config, group):
     for option in options(group):
         cfg = make_config(f"{group}={option}")
-        module = build_module(cfg.model, build_datamodule(cfg.data))
+        module = build_model(cfg.model, build_datamodule(cfg.data))
         module.configure_optimizers()
 
 
@@ -63,7 +63,7 @@ def test_trainer_option_builds_here(make_config, option):
 @pytest.mark.parametrize("option", options("callbacks"))
 def test_callbacks_option_builds(make_config, option):
     callbacks = build_callbacks(make_config(f"callbacks={option}").callbacks)
-    assert len(callbacks) == (7 if option == "default" else 0 if option == "none" else 1)
+    assert len(callbacks) == (8 if option == "default" else 0 if option == "none" else 1)
 
 
 @pytest.mark.parametrize("option", options("logger"))
@@ -75,7 +75,7 @@ def test_logger_option_builds(make_config, option):
 @pytest.mark.parametrize("option", options("experiment"))
 def test_experiment_option_composes_and_builds(make_config, option):
     cfg = make_config(f"experiment={option}")
-    build_module(cfg.model, build_datamodule(cfg.data))
+    build_model(cfg.model, build_datamodule(cfg.data))
     build_callbacks(cfg.callbacks)
 
 

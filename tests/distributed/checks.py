@@ -39,7 +39,7 @@ def assert_one_distributed_run(cwd: Path, name_prefix: str = "") -> Path:
     (run,) = run_dirs(cwd)
     assert run.name.startswith(name_prefix)
     assert (run / ".hydra" / "config.yaml").is_file()
-    assert "Results (best val acc" in (run / "train.log").read_text()
-    assert "Results (best val acc" not in (run / "train_rank1.log").read_text()
+    assert "Results (best val/acc" in (run / "train.log").read_text()
+    assert "Results (best val/acc" not in (run / "train_rank1.log").read_text()
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 1
     return run

@@ -24,5 +24,7 @@ def test_ddp_sweep_runs_each_job_once_in_one_tree_and_outlives_a_failed_job(tmp_
     assert "training diverged" in rows["10000.0"]["error"]
     for job in ("0", "1"):
         for log in ("train.log", "train_rank1.log"):
-            assert (sweep_dir / job / log).read_text().count("Training MLP") == 1  # once, on each rank
+            assert (sweep_dir / job / log).read_text().count(
+                "Training Classifier(MLP)"
+            ) == 1  # once, on each rank
     assert_ranks_agree(sweep_dir / "1")

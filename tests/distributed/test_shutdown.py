@@ -14,8 +14,8 @@ import torch
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from litmlp.callbacks.process_group import release_process_group
 from litmlp.models import MLP
+from litmlp.runtime.process_group import release_process_group
 from tests.helpers.slurm import free_port
 
 pytestmark = [

@@ -68,8 +68,9 @@ def test_training_reduces_the_loss_and_tracks_best_val_accuracy():
     train = InMemoryLoader(features, targets, EpochBatchSampler(300, 32, shuffle=True, seed=0))
     trainer.fit(model, train, loader(features, targets, 100))
     assert trainer.callback_metrics["train/loss"] < before
-    assert model.val_acc_best == pytest.approx(float(trainer.callback_metrics["val/acc_best"]))
-    assert 0 <= model.val_acc_best_epoch < 8
+    assert float(model.val_acc_best.compute()) == pytest.approx(
+        float(trainer.callback_metrics["val/acc_best"])
+    )
     assert model.last_val_confusion is not None
     assert int(model.last_val_confusion.sum()) == 300
 
@@ -83,12 +84,33 @@ def test_predict_step_returns_probabilities_and_classes():
 
 def test_best_val_accuracy_survives_a_checkpoint():
     model = make_classifier()
-    model.val_acc_best, model.val_acc_best_epoch = 0.875, 4
-    checkpoint: dict = {}
-    model.on_save_checkpoint(checkpoint)
+    model.val_acc_best.update(torch.tensor(0.875))
     restored = make_classifier()
-    restored.on_load_checkpoint(checkpoint)
-    assert (restored.val_acc_best, restored.val_acc_best_epoch) == (0.875, 4)
+    restored.load_state_dict(model.state_dict())
+    assert float(restored.val_acc_best.compute()) == 0.875
+
+
+def test_a_probability_metric_is_one_more_entry():
+    from torchmetrics.classification import MulticlassAUROC
+
+    torch.manual_seed(0)
+    features = torch.randn(120, 6)
+    targets = (features[:, 0] > 0).long() + (features[:, 1] > 0).long()
+    model = Classifier(
+        MLP(6, 3), 3, optimizer=lambda p: torch.optim.SGD(p, lr=0.1), metrics={"auroc": MulticlassAUROC(3)}
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    (results,) = trainer.test(model, loader(features, targets, 40), verbose=False)
+    with torch.no_grad():
+        expected = MulticlassAUROC(3)(torch.softmax(model(features), dim=1), targets)
+    assert results["test/auroc"] == pytest.approx(float(expected), abs=1e-6)
 
 
 def test_scheduler_is_attached_with_its_monitor():

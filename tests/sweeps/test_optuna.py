@@ -104,9 +104,9 @@ def test_search_writes_best_params_and_the_summary_and_skips_testing(search):
     counts = Counter(row["status"] for row in rows)
     assert (sweep_dir / "summary.md").read_text().splitlines()[-1] == (
         f"8 runs: {counts['ok']} ok, {counts['pruned']} pruned, {counts['failed']} failed, 0 unfinished; "
-        "ranked by val_acc_best."
+        "ranked by best val/acc."
     )
-    assert float(rows[0]["val_acc_best"]) == pytest.approx(best["val_acc_best"])
+    assert float(rows[0]["best val/acc"]) == pytest.approx(best["best_score"])
     assert "test/acc" not in rows[0]  # the search compares validation results only: no run was tested
     assert not any(key.startswith("optuna.") for key in rows[0])
 

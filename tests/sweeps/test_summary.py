@@ -55,11 +55,11 @@ def test_summary_ranks_by_best_validation_accuracy(sweep):
     rows = read_summary(sweep_dir)
     ok = [row for row in rows if row["status"] == "ok"]
     assert [row["status"] for row in rows] == ["ok", "ok", "failed", "failed"]
-    assert float(ok[0]["val_acc_best"]) >= float(ok[1]["val_acc_best"])
+    assert float(ok[0]["best val/acc"]) >= float(ok[1]["best val/acc"])
     assert all(float(row["test/acc"]) > 0 and float(row["wall_time_s"]) > 0 for row in ok)
     markdown = (sweep_dir / "summary.md").read_text()
     assert markdown.startswith("| ")
-    assert "4 runs: 2 ok, 2 failed, 0 unfinished; ranked by val_acc_best." in markdown
+    assert "4 runs: 2 ok, 2 failed, 0 unfinished; ranked by best val/acc." in markdown
     assert (sweep_dir / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -70,7 +70,7 @@ def test_summarize_rebuilds_the_summary_and_sees_unfinished_runs(sweep, tmp_path
     result = run_cli("summarize", str(sweep_dir), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (sweep_dir / "summary.csv").read_text() == before
-    assert "4 runs, 2 failed; best val_acc_best" in result.stdout
+    assert "4 runs, 2 failed; best val/acc" in result.stdout
 
     # A run still going (or killed) has its overrides but neither metrics nor an error yet.
     running = sweep_dir / "9" / ".hydra"

@@ -11,6 +11,7 @@ import onnxruntime
 import pytest
 import torch
 
+from litmlp.runtime.trust import load_run_config
 from litmlp.tasks.trained_model import load_trained_model
 from tests.conftest import run_cli
 from tests.helpers.tables import SPECIES, flower_rows, write_flowers
@@ -81,7 +82,7 @@ def test_predictions_match_the_checkpoints_model_with_or_without_target_and_in_a
     assert with_labels == without_labels
     assert np.array_equal(with_probabilities, without_probabilities)
 
-    trained = load_trained_model(checkpoint, [])
+    trained = load_trained_model(checkpoint, load_run_config(checkpoint, []))
     features, _ = flower_rows(50, seed=3)
     with torch.no_grad():
         expected = trained.model(torch.tensor(features.round(6), dtype=torch.float32)).numpy()
@@ -130,7 +131,7 @@ def test_export_is_self_contained_and_matches_pytorch(flowers_run, tmp_path, exp
     assert "max abs difference to PyTorch on 256 rows" in result.stdout
 
     features = torch.tensor(flower_rows(64, seed=11)[0], dtype=torch.float32)
-    trained = load_trained_model(checkpoint, [])
+    trained = load_trained_model(checkpoint, load_run_config(checkpoint, []))
     with torch.no_grad():
         expected = trained.model(features)
     if export_format == "torchscript":

@@ -46,7 +46,8 @@ def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_r
     assert Path(metrics["best_checkpoint"]).parent == run / "checkpoints"
     assert Path(metrics["best_checkpoint"]).is_file()
     assert metrics["best_epoch"] == int(Path(metrics["best_checkpoint"]).stem.split("_")[1])
-    assert metrics["val_acc_best"] == pytest.approx(metrics["val"]["val/acc_best"])
+    assert metrics["monitor"] == "val/acc"
+    assert metrics["best_score"] == pytest.approx(metrics["val"]["val/acc_best"])
     assert set(metrics["val"]) >= {"val/loss", "val/acc", "val/f1"}
 
 

@@ -20,12 +20,14 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.sweeps.pruning import make_pruner
+from litmlp.runtime.sweeps.pruning import make_pruner
 
 if TYPE_CHECKING:
     import optuna
 
 log = logging.getLogger(__name__)
+# Each trial gets a Lightning callback that reports to its trial and prunes it.
+PRUNING = "callbacks.optuna_pruning"
 _SPACE = re.compile(r"^\s*(float|int|choice)\((.*)\)\s*$")
 
 
@@ -33,7 +35,9 @@ _SPACE = re.compile(r"^\s*(float|int|choice)\((.*)\)\s*$")
 class LitmlpOptunaSweeperConf:
     _target_: str = "hydra_plugins.litmlp_optuna.sweeper.OptunaSweeper"
     params: dict[str, str] = field(default_factory=dict)
-    metric: str = "val_acc_best"
+    # What a trial is scored by: None, the best value of the metric its checkpoint callback monitored;
+    # else a metric in the run's metrics.json (`val/acc`, `test/acc`).
+    metric: str | None = None
     direction: str = "maximize"
     n_trials: int = 20
     n_jobs: int = 1
@@ -71,6 +75,16 @@ def _scalar(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def _score(results: dict, metric: str | None) -> float | None:
+    """A trial's score from what `litmlp train` returned (its metrics.json)."""
+    if metric is None:
+        value = results.get("best_score")
+    else:
+        stage = results.get(metric.split("/", 1)[0])
+        value = stage.get(metric) if isinstance(stage, dict) else results.get(metric)
+    return None if value is None else float(value)
 
 
 def _pruner(conf: DictConfig) -> "optuna.pruners.BasePruner":
@@ -137,12 +151,13 @@ class OptunaSweeper(Sweeper):
                     *arguments,
                     *(f"{key}={value}" for key, value in trial.params.items()),
                     "test=false",  # a search compares validation results; test the winner afterwards
-                    f"+optuna.storage='{storage}'",
-                    f"+optuna.study_name={self.conf.study_name}",
-                    f"+optuna.trial_id={trial._trial_id}",
-                    f"+optuna.pruner={self.conf.pruner}",
-                    f"+optuna.pruner_warmup_epochs={self.conf.pruner_warmup_epochs}",
-                    f"+optuna.pruner_threshold={self.conf.pruner_threshold}",
+                    f"+{PRUNING}._target_=litmlp.runtime.sweeps.optuna_pruning.OptunaPruning",
+                    f"+{PRUNING}.storage='{storage}'",
+                    f"+{PRUNING}.study_name={self.conf.study_name}",
+                    f"+{PRUNING}.trial_id={trial._trial_id}",
+                    f"+{PRUNING}.pruner={self.conf.pruner}",
+                    f"+{PRUNING}.pruner_warmup_epochs={self.conf.pruner_warmup_epochs}",
+                    f"+{PRUNING}.pruner_threshold={self.conf.pruner_threshold}",
                 ]
                 for trial in trials
             ]
@@ -157,10 +172,11 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         value = result.return_value if result.status == JobStatus.COMPLETED else None
+        score = _score(value, self.conf.metric) if isinstance(value, dict) else None
         if isinstance(value, dict) and value.get("status") == "pruned":
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif isinstance(value, dict) and value.get(self.conf.metric) is not None:
-            study.tell(trial, float(value[self.conf.metric]))
+        elif score is not None:
+            study.tell(trial, score)
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
@@ -175,9 +191,15 @@ class OptunaSweeper(Sweeper):
         content = {
             "study": study.study_name,
             "trial": best.number,
-            self.conf.metric: best.value,
+            self.conf.metric or "best_score": best.value,
             "params": best.params,
             "trials": len(study.trials),
         }
         OmegaConf.save(OmegaConf.create(content), sweep_dir / "best_params.yaml")
-        log.info("best trial %d: %s = %s with %s", best.number, self.conf.metric, best.value, best.params)
+        log.info(
+            "best trial %d: %s = %s with %s",
+            best.number,
+            self.conf.metric or "best score",
+            best.value,
+            best.params,
+        )

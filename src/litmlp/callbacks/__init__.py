@@ -1,8 +1,8 @@
-"""Lightning callbacks for concerns that cut across the step logic."""
+"""Lightning callbacks of the core: what a run records and shows. The runtime's live in `litmlp.runtime`."""
 
 from litmlp.callbacks.confusion_matrix import ConfusionMatrixImage
 from litmlp.callbacks.progress_bar import ThrottledRichProgressBar
-from litmlp.callbacks.resume_checkpoint import ResumeCheckpoint
-from litmlp.callbacks.run_config import RunConfigInCheckpoint
+from litmlp.callbacks.run_record import RunRecord
+from litmlp.callbacks.step_loss import StepLoss
 
-__all__ = ["ConfusionMatrixImage", "ResumeCheckpoint", "RunConfigInCheckpoint", "ThrottledRichProgressBar"]
+__all__ = ["ConfusionMatrixImage", "RunRecord", "StepLoss", "ThrottledRichProgressBar"]

@@ -13,6 +13,9 @@ class ThrottledRichProgressBar(RichProgressBar):
     training batch whatever `refresh_rate` says; measured here that is ~14% of an epoch of the default
     model. This one does it every `refresh_rate` batches and at the last batch of an epoch."""
 
+    def __init__(self, refresh_rate: int = 10, leave: bool = False) -> None:
+        super().__init__(refresh_rate=refresh_rate, leave=leave)
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:

@@ -22,41 +22,8 @@ def config_dir() -> Path:
 
 def run_id() -> str:
     """A run directory name: start time plus a random suffix, so runs started in the same second differ.
-
-    Under torchrun or srun every rank is a process of its own that composes its own config: they agree
-    on the directory through the launcher, not their clocks. srun: the job and step ids (a requeued job
-    keeps its job id). torchrun: its run id (`--standalone` makes one, `--rdzv-id` names one); torchrun's
-    default static rendezvous has none (`TORCHELASTIC_RUN_ID=none`), so the ranks share the first name one
-    of them proposes through torchrun's own store.
-    """
-    torchrun_id = os.environ.get("TORCHELASTIC_RUN_ID")
-    if torchrun_id is not None and torchrun_id != "none":
-        return f"torchrun-{torchrun_id}"
-    if "SLURM_STEP_ID" in os.environ and "SLURM_JOB_ID" in os.environ:  # set in srun's tasks only
-        return f"slurm-{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
-    name = f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
-    if torchrun_id == "none" and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
-        return _agreed_with_the_other_ranks(name)
-    return name
-
-
-def _agreed_with_the_other_ranks(name: str) -> str:
-    """The first name a rank proposed, kept in the store torchrun hosts for its ranks.
-
-    Kept for torchrun's lifetime: a restarted attempt (`--max-restarts`) meets the same directory, as under
-    `--standalone`, and is refused there once the run has a checkpoint (the error says how to resume it).
-    """
-    from datetime import timedelta
-
-    from torch.distributed import TCPStore
-
-    store = TCPStore(
-        os.environ["MASTER_ADDR"],
-        int(os.environ["MASTER_PORT"]),
-        is_master=False,
-        timeout=timedelta(minutes=5),
-    )
-    return store.compare_set("litmlp/run_id", "", name).decode()
+    (Under torchrun or srun, `litmlp.runtime` replaces this with a name every rank agrees on.)"""
+    return f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
 
 
 def register() -> None:

@@ -1,8 +1,6 @@
-"""Structured-config schemas: what each config may contain, and of which type.
-
-Hydra validates every composed config against these dataclasses before anything is built, so a typo'd
-key or a value of the wrong type fails at the command line. The yaml files in `conf/` pick their schema
-through their defaults list (`- /schema/<group>/<name>@_here_`).
+"""The schemas of the commands' own configs (`conf/train.yaml`, `eval.yaml`, ...): their top-level keys,
+types and defaults. A component's schema (data, model, trainer, callbacks, loggers) is its class's
+constructor signature instead (see `litmlp.config.signature`).
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING
+from omegaconf import MISSING
 
 
 @dataclass
@@ -23,183 +21,22 @@ class PathsConfig:
 
 
 @dataclass
-class DataLoadingConfig:
-    """Arguments of `litmlp.data.TabularDataModule`, shared by every tabular dataset."""
-
-    _target_: str = MISSING
-    batch_size: int = 128
-    eval_batch_size: int = 1024
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    split_seed: int = 0
-    shuffle_seed: int = II("seed")
-    standardize: bool = True
-    num_workers: int = 0
-    pin_memory: bool = False
-    persistent_workers: bool = False
-
-
-@dataclass
-class SyntheticDataConfig(DataLoadingConfig):
-    _target_: str = "litmlp.data.SyntheticDataModule"
-    num_samples: int = 10_000
-    num_features: int = 50
-    num_classes: int = 3
-    turns: float = 0.75
-    jitter: float = 0.06
-    noise: float = 0.5
-    seed: int = 0
-
-
-@dataclass
-class FileDataConfig(DataLoadingConfig):
-    _target_: str = "litmlp.data.FileDataModule"
-    path: str = MISSING
-    target: str = "label"
-    features: list[str] | None = None
-    val_path: str | None = None
-    test_path: str | None = None
-
-
-@dataclass
-class MLPConfig:
-    _target_: str = "litmlp.models.MLP"
-    _partial_: bool = True
-    hidden: list[int] = field(default_factory=lambda: [30, 20])
-
-
-@dataclass
-class AdamWConfig:
-    _target_: str = "torch.optim.AdamW"
-    _partial_: bool = True
-    lr: float = 1e-3
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    weight_decay: float = 0.01
-
-
-@dataclass
-class SGDConfig:
-    _target_: str = "torch.optim.SGD"
-    _partial_: bool = True
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-
-
-@dataclass
-class CosineSchedulerConfig:
-    _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
-    _partial_: bool = True
-    T_max: int = II("trainer.max_epochs")  # torch's argument name
-    eta_min: float = 0.0
-
-
-@dataclass
-class PlateauSchedulerConfig:
-    _target_: str = "torch.optim.lr_scheduler.ReduceLROnPlateau"
-    _partial_: bool = True
-    mode: str = "min"
-    factor: float = 0.5
-    patience: int = 3
-    min_lr: float = 0.0
-
-
-@dataclass
-class ClassifierConfig:
-    _target_: str = "litmlp.modules.Classifier"
-    net: Any = MISSING
-    optimizer: Any = MISSING
-    scheduler: Any = None
-    scheduler_monitor: str = "val/loss"
-
-
-@dataclass
-class TrainerConfig:
-    """The `lightning.pytorch.Trainer` arguments a run may set. Union-typed ones are `Any`."""
-
-    _target_: str = "lightning.pytorch.Trainer"
-    accelerator: str = "auto"
-    devices: Any = "auto"
-    strategy: Any = "auto"
-    num_nodes: int = 1
-    precision: Any = "32-true"
-    max_epochs: int = 20
-    min_epochs: int | None = None
-    max_steps: int = -1
-    max_time: str | None = None
-    check_val_every_n_epoch: int | None = 1
-    val_check_interval: Any = None
-    log_every_n_steps: int = 10
-    num_sanity_val_steps: int | None = None
-    fast_dev_run: Any = False
-    limit_train_batches: Any = None
-    limit_val_batches: Any = None
-    limit_test_batches: Any = None
-    limit_predict_batches: Any = None
-    overfit_batches: Any = 0.0
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: float | None = None
-    gradient_clip_algorithm: str | None = None
-    deterministic: Any = None
-    benchmark: bool | None = None
-    inference_mode: bool = True
-    profiler: Any = None
-    detect_anomaly: bool = False
-    enable_progress_bar: bool = True
-    enable_model_summary: bool = True
-    enable_checkpointing: bool = True
-    sync_batchnorm: bool = False
-    use_distributed_sampler: bool = True
-    reload_dataloaders_every_n_epochs: int = 0
-    default_root_dir: str | None = None
-
-
-@dataclass
-class ModelCheckpointConfig:
-    _target_: str = "lightning.pytorch.callbacks.ModelCheckpoint"
-    dirpath: str | None = None
-    filename: str | None = None
-    monitor: str | None = None
-    mode: str = "min"
-    save_top_k: int = 1
-    save_last: bool | None = None
-    auto_insert_metric_name: bool = True
-    save_weights_only: bool = False
-    every_n_train_steps: int | None = None
-    every_n_epochs: int | None = None
-    train_time_interval: Any = None
-    save_on_train_epoch_end: bool | None = None
-    enable_version_counter: bool = True
-    verbose: bool = False
-
-
-@dataclass
-class EarlyStoppingConfig:
-    _target_: str = "lightning.pytorch.callbacks.EarlyStopping"
-    monitor: str = MISSING
-    mode: str = "min"
-    patience: int = 3
-    min_delta: float = 0.0
-    strict: bool = True
-    check_finite: bool = True
-    stopping_threshold: float | None = None
-    divergence_threshold: float | None = None
-    check_on_train_epoch_end: bool | None = None
-    verbose: bool = False
-
-
-@dataclass
 class TrainConfig:
     task_name: str = "train"
     tags: list[str] = field(default_factory=list)
     seed: int = 0
+    # Start a new run from these weights (fine-tuning); the optimizer and epoch counters start fresh.
     ckpt_path: str | None = None
+    # Continue a run in place: its directory, or `latest` (the newest unfinished run of this task).
     resume: str | None = None
+    # The full training state `trainer.fit` restores (set by `resume=`).
+    fit_ckpt_path: str | None = None
+    # Module prefixes, beyond litmlp's own allow-list, that a checkpoint's stored config may build.
     trusted_targets: list[str] = field(default_factory=list)
+    # Test the best checkpoint after fitting.
     test: bool = True
     float32_matmul_precision: str | None = None
+    # Intra-op threads of torch; null: torch's default, or cores / n_jobs under a parallel launcher.
     torch_threads: int | None = None
     data: Any = MISSING
     model: Any = MISSING
@@ -215,11 +52,16 @@ class EvalConfig:
     tags: list[str] = field(default_factory=list)
     seed: int = 0
     ckpt_path: str = MISSING
+    # Module prefixes, beyond litmlp's own allow-list, that the checkpoint's config may build.
     trusted_targets: list[str] = field(default_factory=list)
     float32_matmul_precision: str | None = None
     trainer: Any = MISSING
+    callbacks: dict[str, Any] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    # The run's own data and model, from the config stored in the checkpoint.
+    data: Any = None
+    model: Any = None
 
 
 @dataclass
@@ -228,32 +70,29 @@ class PredictConfig:
     ckpt_path: str = MISSING
     input: str = MISSING
     output: str = MISSING
+    # Rows read, predicted and written at a time: memory stays bounded for large files.
     batch_size: int = 4096
     trusted_targets: list[str] = field(default_factory=list)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    data: Any = None
+    model: Any = None
 
 
 @dataclass
 class ExportConfig:
     task_name: str = "export"
     ckpt_path: str = MISSING
+    # torchscript or onnx
     format: str = "torchscript"
+    # None: next to the checkpoint, <checkpoint name>.pt / .onnx
     output: str | None = None
+    # The export is checked against the PyTorch model on this many rows; it fails above `tolerance`.
     sample_rows: int = 256
     tolerance: float = 1e-5
     trusted_targets: list[str] = field(default_factory=list)
     paths: PathsConfig = field(default_factory=PathsConfig)
-
-
-SCHEMAS: dict[str, dict[str, type]] = {
-    "data": {"tabular": DataLoadingConfig, "synthetic": SyntheticDataConfig, "file": FileDataConfig},
-    "net": {"mlp": MLPConfig},
-    "optimizer": {"adamw": AdamWConfig, "sgd": SGDConfig},
-    "scheduler": {"cosine": CosineSchedulerConfig, "plateau": PlateauSchedulerConfig},
-    "model": {"classifier": ClassifierConfig},
-    "trainer": {"lightning": TrainerConfig},
-    "callbacks": {"model_checkpoint": ModelCheckpointConfig, "early_stopping": EarlyStoppingConfig},
-}
+    data: Any = None
+    model: Any = None
 
 
 def register_schemas() -> None:
@@ -263,6 +102,3 @@ def register_schemas() -> None:
     store.store(name="predict_schema", node=PredictConfig)
     store.store(name="export_schema", node=ExportConfig)
     store.store(group="schema/paths", name="default", node=PathsConfig)
-    for group, schemas in SCHEMAS.items():
-        for name, schema in schemas.items():
-            store.store(group=f"schema/{group}", name=name, node=schema)

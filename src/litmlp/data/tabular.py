@@ -67,7 +67,8 @@ class TabularDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers
         self._rows: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._raw_splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.feature_mean: torch.Tensor | None = None
         self.feature_std: torch.Tensor | None = None
         # `load` may name the features and classes; otherwise they are numbered.
@@ -129,7 +130,7 @@ class TabularDataModule(pl.LightningDataModule):
                 )
 
     def setup(self, stage: str | None = None) -> None:
-        if self._splits is not None:
+        if self._raw_splits is not None:
             return
         raw = self.load_splits()
         for name, (_, targets) in raw.items():
@@ -139,8 +140,7 @@ class TabularDataModule(pl.LightningDataModule):
                 )
         if self.feature_mean is None or self.feature_std is None:
             self.feature_mean, self.feature_std = self._fit_scaler(raw["train"][0])
-        mean, std = self.feature_mean, self.feature_std
-        self._splits = {name: ((features - mean) / std, targets) for name, (features, targets) in raw.items()}
+        self._raw_splits = raw
 
     def _fit_scaler(self, train_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         num_features = train_features.shape[1]
@@ -151,9 +151,18 @@ class TabularDataModule(pl.LightningDataModule):
         return train_features.mean(dim=0), torch.where(std > 0, std, torch.ones_like(std))
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The standardised (features, labels) of the 'train', 'val' or 'test' split."""
+        """The standardised (features, labels) of the 'train', 'val' or 'test' split.
+
+        Standardised on first use, with the statistics in force then: a checkpoint's (`load_state_dict`,
+        which Lightning calls after `setup` when it evaluates a checkpoint) or this data's training split's.
+        """
         self.setup()
-        assert self._splits is not None
+        assert self._raw_splits is not None
+        assert self.feature_mean is not None
+        assert self.feature_std is not None
+        if name not in self._splits:
+            features, targets = self._raw_splits[name]
+            self._splits[name] = ((features - self.feature_mean) / self.feature_std, targets)
         return self._splits[name]
 
     def _loader(self, name: str, *, train: bool) -> InMemoryLoader:
@@ -216,3 +225,4 @@ class TabularDataModule(pl.LightningDataModule):
                 )
         self.feature_mean = state_dict["feature_mean"]
         self.feature_std = state_dict["feature_std"]
+        self._splits = {}

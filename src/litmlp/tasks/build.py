@@ -1,44 +1,108 @@
-"""Turn a composed config into the DataModule, LightningModule, callbacks, loggers and Trainer."""
+"""Turn the config into the run's parts: DataModule, LightningModule, callbacks, loggers, Trainer.
+
+Each part is `hydra.utils.instantiate` of its config node, so any LightningModule, DataModule, callback
+or logger plugs in through its yaml. A net gets the data's sizes in one of two ways: `${datamodule:...}`
+in its yaml (`num_inputs: ${datamodule:num_features}`, read from the built DataModule), or `_partial_: true`
+(it is then called with `num_inputs` and `num_outputs`). A net written out in full needs neither.
+"""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
 import lightning.pytorch as pl
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
-from lightning.pytorch.plugins.environments import SLURMEnvironment
-from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.callbacks.process_group import ReleaseProcessGroupAtExit
-from litmlp.data import TabularDataModule
 from litmlp.errors import LitmlpError
-from litmlp.modules import Classifier
-from litmlp.plugins import AtomicCheckpointIO
 
 
-def build_datamodule(data_cfg: DictConfig) -> TabularDataModule:
-    return instantiate(data_cfg, _convert_="all")
+class _DropAdvertisingTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
 
 
-def build_module(model_cfg: DictConfig, datamodule: TabularDataModule) -> Classifier:
-    """The net's input and output sizes come from the data, not from the model config."""
-    net = instantiate(model_cfg.net, _convert_="all")(
-        num_inputs=datamodule.num_features, num_outputs=datamodule.num_classes
-    )
-    # An empty scheduler config (`model/scheduler=none`) means a constant learning rate.
-    scheduler = instantiate(model_cfg.scheduler, _convert_="all") if model_cfg.scheduler else None
-    # Built from a plain container: the typed schema would refuse an nn.Module as the value of `net`.
-    spec = OmegaConf.to_container(model_cfg, resolve=True)
-    module = instantiate(spec, net=net, num_classes=datamodule.num_classes, scheduler=scheduler)
-    if not isinstance(module, Classifier):
-        raise LitmlpError(
-            f"model._target_ must be litmlp.modules.Classifier or a subclass, not {model_cfg._target_}"
-        )
+def quiet_lightning() -> None:
+    """Lightning's console output, made to fit Hydra's logging."""
+    # `import lightning` attaches a console handler of its own to the "lightning" logger, which also
+    # propagates to the root logger that Hydra set up: every Lightning message would print twice.
+    logging.getLogger("lightning").handlers.clear()
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisingTips())
+    # Lightning 2.6 calls a torch pytree API that torch >= 2.10 deprecates; nothing for a user to act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
+    datamodule = instantiate(data_cfg, _convert_="all")
+    if not isinstance(datamodule, pl.LightningDataModule):
+        raise LitmlpError(f"data._target_ {data_cfg.get('_target_')} is not a LightningDataModule")
+    return datamodule
+
+
+@contextmanager
+def data_sizes(data: Any) -> Iterator[None]:
+    """`${datamodule:NAME}` reads `data.NAME` while the block runs (the model's sizes come from the data)."""
+    OmegaConf.register_new_resolver("datamodule", lambda name: getattr(data, name), replace=True)
+    try:
+        yield
+    finally:
+        OmegaConf.clear_resolver("datamodule")
+
+
+def resolved(cfg: DictConfig, data: Any) -> dict[str, Any]:
+    """The config as plain values, sizes from the data filled in: what a checkpoint stores."""
+    with data_sizes(data):
+        return cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+
+
+def build_model(model_cfg: DictConfig, data: Any) -> pl.LightningModule:
+    """Any LightningModule. `data` has the sizes a net may ask for (`num_features`, `num_classes`): the
+    DataModule, or what a checkpoint recorded of it."""
+    spec = resolved(model_cfg, data)  # a plain container: a typed schema would refuse an nn.Module value
+    net = spec.get("net")
+    if isinstance(net, dict) and net.get("_partial_"):
+        with _keys_under("model.net"):
+            make_net = instantiate(_without_call_arguments(net), _convert_="all")
+        spec["net"] = make_net(num_inputs=data.num_features, num_outputs=data.num_classes)
+    with _keys_under("model"):
+        module = instantiate(_without_call_arguments(spec), _convert_="all")
+    if not isinstance(module, pl.LightningModule):
+        raise LitmlpError(f"model._target_ {spec.get('_target_')} is not a LightningModule")
     return module
+
+
+def _without_call_arguments(node: Any) -> Any:
+    """The node without the `???` arguments of its `_partial_` nodes: the call supplies those (an
+    optimizer's `params`, a net's sizes)."""
+    if isinstance(node, list):
+        return [_without_call_arguments(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    partial = bool(node.get("_partial_"))
+    return {
+        key: _without_call_arguments(value) for key, value in node.items() if not (partial and value == "???")
+    }
+
+
+@contextmanager
+def _keys_under(prefix: str) -> Iterator[None]:
+    """Hydra names the failing key relative to the node it built; name it from the config's root."""
+    try:
+        yield
+    except InstantiationException as error:
+        message = str(error)
+        if "full_key: " in message:
+            message = message.replace("full_key: ", f"full_key: {prefix}.", 1)
+        else:
+            message += f"\nfull_key: {prefix}"
+        raise InstantiationException(message) from error.__cause__
 
 
 def build_callbacks(callbacks_cfg: DictConfig) -> list[pl.Callback]:
@@ -50,49 +114,8 @@ def build_loggers(logger_cfg: DictConfig) -> list[Logger]:
     return [instantiate(cfg, _convert_="all") for cfg in logger_cfg.values() if cfg]
 
 
-def build_trainer(
-    trainer_cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Logger], **overrides: Any
-) -> pl.Trainer:
+def build_trainer(trainer_cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Logger]) -> pl.Trainer:
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; `logger=none` should simply not record rates.
         callbacks = [callback for callback in callbacks if not isinstance(callback, LearningRateMonitor)]
-    # Checkpoints are written atomically, in a background thread (tensors are copied first, so training
-    # can go on): the fsyncs cost ~14% of an epoch of the default model when done in line. Lightning waits
-    # for pending writes when fit, validate or test ends, including on an exception.
-    checkpoint_io = AsyncCheckpointIO(AtomicCheckpointIO())
-    slurm = _cluster_environment()
-    plugins: list[Any] = [checkpoint_io, *slurm]
-    logger = loggers or False
-    callbacks = [*callbacks, ReleaseProcessGroupAtExit()]
-    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=logger, plugins=plugins, **overrides)
-    _check_ranks_match_the_launcher(trainer, under_slurm=bool(slurm))
-    return trainer
-
-
-def _check_ranks_match_the_launcher(trainer: pl.Trainer, *, under_slurm: bool) -> None:
-    """torchrun and srun start the ranks themselves; the trainer must count as many. Otherwise a DDP
-    trainer fails at fit time with Lightning's traceback, and a one-device trainer has every rank train
-    the whole run on its own, all writing checkpoints into one run directory."""
-    if os.environ.get("TORCHELASTIC_RUN_ID") is not None:
-        launcher, started = "torchrun", int(os.environ["WORLD_SIZE"])
-    elif under_slurm:
-        launcher, started = "SLURM", int(os.environ.get("SLURM_NTASKS", "1"))
-    else:
-        return
-    runs = trainer.num_devices * trainer.num_nodes
-    if runs != started:
-        raise LitmlpError(
-            f"{launcher} started {started} ranks, but the trainer runs {runs} (trainer.devices="
-            f"{trainer.num_devices} x trainer.num_nodes={trainer.num_nodes}); use a DDP trainer "
-            f"(trainer=ddp or trainer=ddp_cpu) with devices x num_nodes = {started}"
-        )
-
-
-def _cluster_environment() -> list[SLURMEnvironment]:
-    """SLURM's ranks for the tasks srun started, with Lightning's own SIGUSR1 requeue off: ResumeCheckpoint
-    saves a resumable checkpoint and requeues. Lightning's detection alone skips jobs named "bash" or
-    "interactive" (srun inside salloc), whose tasks would then each start ranks of their own."""
-    in_srun = "SLURM_STEP_ID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1
-    if in_srun or SLURMEnvironment.detect():
-        return [SLURMEnvironment(auto_requeue=False)]
-    return []
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)

@@ -13,11 +13,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig
 
-from litmlp.atomic_file import replacing
 from litmlp.errors import LitmlpError
+from litmlp.files import replacing
 from litmlp.tasks.trained_model import TrainedModel, load_trained_model
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _onnx(trained: TrainedModel, sample: torch.Tensor, path: Path, metadata: str
 def export(cfg: DictConfig) -> dict[str, Any]:
     if cfg.format not in SUFFIXES:
         raise LitmlpError(f"format={cfg.format}: choose one of {', '.join(SUFFIXES)}")
-    trained = load_trained_model(cfg.ckpt_path, list(cfg.trusted_targets))
+    trained = load_trained_model(cfg.ckpt_path, cfg)
     output = Path(cfg.output) if cfg.output else Path(cfg.ckpt_path).with_suffix(SUFFIXES[cfg.format])
     output.parent.mkdir(parents=True, exist_ok=True)
     metadata = json.dumps(
@@ -83,6 +84,11 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         }
     )
     sample = _sample_rows(trained, cfg.sample_rows)
+    for module in trained.model.modules():
+        if isinstance(module, pl.LightningModule):
+            # Lightning's own switch for tracing (LightningModule.to_torchscript): its properties that
+            # need a Trainer answer None instead of raising.
+            module._jit_is_scripting = True
     with replacing(output) as partial, torch.no_grad():
         expected = trained.model(sample)
         got = (_torchscript if cfg.format == "torchscript" else _onnx)(trained, sample, partial, metadata)

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from litmlp.atomic_file import replacing
 from litmlp.data.readers import iter_csv_rows, parse_csv_rows, read_table
 from litmlp.errors import LitmlpError
+from litmlp.files import replacing
 from litmlp.tasks.trained_model import TrainedModel, load_trained_model
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _table_batches(
 
 
 def predict(cfg: DictConfig) -> dict[str, Any]:
-    trained = load_trained_model(cfg.ckpt_path, list(cfg.trusted_targets))
+    trained = load_trained_model(cfg.ckpt_path, cfg)
     source, output = Path(cfg.input), Path(cfg.output)
     if output.suffix.lower() != ".csv":
         raise LitmlpError(f"output={output}: predictions are written as CSV, use a .csv name")

@@ -1,19 +1,29 @@
-"""What a run leaves behind: `metrics.json`, the printed metrics table, TensorBoard's HPARAMS entry."""
+"""What a run leaves behind: `metrics.json`, the printed metrics table, TensorBoard's HPARAMS entry.
+
+Everything is read from generic Lightning state (`trainer.callback_metrics`, the checkpoint callback's
+best score and path), so it holds for any LightningModule.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
 
-from litmlp.atomic_file import replacing
+from litmlp.checkpoint import load_checkpoint
+from litmlp.errors import LitmlpError
+from litmlp.files import replacing
+from litmlp.layout import METRICS_FILE
 
-METRICS_FILE = "metrics.json"
+log = logging.getLogger(__name__)
 # What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model
 # sections without loader mechanics, and the trainer settings that change what is learned.
 HPARAM_SECTIONS = ("seed", "data", "model")
@@ -26,9 +36,93 @@ def as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def write_json_atomic(path: Path, content: Mapping[str, Any]) -> None:
-    """A reader (a sweep summary, resume=) never sees a half-written file."""
+    """A reader (a sweep summary, a continued run) never sees a half-written file."""
     with replacing(path) as partial:
         partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+
+def load_weights(model: pl.LightningModule, checkpoint: dict[str, Any], path: str) -> None:
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:  # parameter shapes differ: another number of features or classes
+        detail = next((line.strip() for line in str(error).splitlines() if "size mismatch" in line), "")
+        raise LitmlpError(f"the weights in {path} do not fit this model and data: {detail}") from None
+    log.info("Starting from the weights of %s", path)
+
+
+def _best(trainer: pl.Trainer) -> dict[str, Any]:
+    """The monitored metric, its best value, and the epoch and file of the best checkpoint."""
+    callback = trainer.checkpoint_callback
+    if not isinstance(callback, ModelCheckpoint) or not callback.best_model_path:
+        return {"monitor": None, "best_score": None, "best_epoch": None, "best_checkpoint": None}
+    saved = load_checkpoint(callback.best_model_path)
+    score = callback.best_model_score
+    if score is None:  # fitting ran in other processes, and only the path came back: read the file
+        state: dict[str, Any] = next(
+            (v for k, v in saved.get("callbacks", {}).items() if k.startswith("ModelCheckpoint")), {}
+        )
+        score = state.get("best_model_score")
+    return {
+        "monitor": callback.monitor,
+        "best_mode": callback.mode,
+        "best_score": None if score is None else float(score),
+        "best_epoch": saved["epoch"],
+        "best_checkpoint": callback.best_model_path,
+    }
+
+
+def report_training(
+    trainer: pl.Trainer,
+    config: dict[str, Any],
+    fitted: Mapping[str, Any],
+    test_results: list[Mapping[str, Any]],
+    started: float,
+) -> dict[str, Any]:
+    """Write `metrics.json`, the HPARAMS entry and the results table; returns the summary.
+
+    `config`: the run's resolved config (as stored in its checkpoints); `fitted`: the callback metrics
+    at the end of fitting."""
+    val = as_floats({k: v for k, v in fitted.items() if k.startswith("val/")})
+    test = as_floats(test_results[0]) if test_results else {}
+    summary: dict[str, Any] = {
+        "val": val,
+        "test": test,
+        **_best(trainer),
+        "epochs_trained": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "wall_time_s": time.perf_counter() - started,
+    }
+    if not trainer.is_global_zero:  # every process synchronised the same metrics; its log says so
+        log.info(
+            "Results on rank %d: %s",
+            trainer.global_rank,
+            json.dumps({"val": val, "test": test}, sort_keys=True),
+        )
+        return summary
+    output_dir = config["paths"]["output_dir"]
+    write_json_atomic(Path(output_dir) / METRICS_FILE, summary)
+    log_hparams(trainer.loggers, config, {**val, **test})
+    log.info(
+        "Results (best %s %s at epoch %s):\n%s",
+        summary["monitor"],
+        summary["best_score"],
+        summary["best_epoch"],
+        metrics_table({"val": val, "test": test}),
+    )
+    log.info("Run directory: %s", output_dir)
+    return summary
+
+
+def report_evaluation(
+    trainer: pl.Trainer, checkpoint: Path, output_dir: Path, results: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    test = as_floats(results[0]) if results else {}
+    summary: dict[str, Any] = {"checkpoint": str(checkpoint.resolve()), "test": test}
+    if trainer.is_global_zero:
+        write_json_atomic(output_dir / METRICS_FILE, summary)
+        log.info("Results for %s:\n%s", checkpoint, metrics_table({"test": test}))
+        log.info("Run directory: %s", output_dir)
+    return summary
 
 
 def metrics_table(stages: Mapping[str, Mapping[str, float]]) -> str:
@@ -45,12 +139,14 @@ def metrics_table(stages: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
+def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
     """The run's hyper-parameters as flat `section/key` entries TensorBoard can show (str/int/float/bool)."""
     flat: dict[str, Any] = {}
 
     def visit(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
+            if "_target_" in value and prefix.startswith("model/"):
+                flat[f"{prefix}/name"] = str(value["_target_"]).rsplit(".", 1)[-1]
             for key, item in value.items():
                 if not str(key).startswith("_"):
                     visit(f"{prefix}/{key}" if prefix else str(key), item)
@@ -59,25 +155,21 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
         elif value is not None:
             flat[prefix] = str(value)
 
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
     for section in HPARAM_SECTIONS:
-        visit(section, container[section])
+        visit(section, config[section])
     for key in TRAINER_HPARAMS:
-        visit(f"trainer/{key}", container["trainer"][key])
+        visit(f"trainer/{key}", config["trainer"].get(key))
     for key in NOT_HPARAMS:
         flat.pop(key, None)
-    if "_target_" in cfg.model.optimizer:
-        flat["model/optimizer/name"] = cfg.model.optimizer._target_.rsplit(".", 1)[-1]
     return flat
 
 
-def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Mapping[str, float]) -> None:
+def log_hparams(loggers: list[Logger], config: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
     """One HPARAMS entry per run, written at its end so the metrics are the run's real results."""
     finite = {
         f"hp/{name.replace('/', '_')}": value for name, value in metrics.items() if math.isfinite(value)
     }
-    params = flat_hparams(cfg)
+    params = flat_hparams(config)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(params, metrics=finite)

@@ -1,15 +1,15 @@
-"""A checkpoint's net, preprocessing and label names, for prediction and export (no data files needed)."""
+"""A checkpoint's model, preprocessing and label names, for prediction and export (no data files needed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from litmlp.checkpoint import load_run_checkpoint
+from litmlp.checkpoint import DATA_KEY, load_checkpoint
 from litmlp.errors import LitmlpError
 from litmlp.models import ProbabilityModel
 
@@ -23,23 +23,23 @@ class TrainedModel:
 
 
 def _data_state(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
-    # Lightning stores the DataModule's state under its class name.
-    for value in checkpoint.values():
-        if isinstance(value, dict) and "feature_mean" in value and value.get("classes"):
-            return value
-    raise LitmlpError(f"{path} holds no data preprocessing state: was it written by litmlp train?")
+    state = checkpoint.get(DATA_KEY)
+    if not isinstance(state, dict) or "feature_mean" not in state or not state.get("classes"):
+        raise LitmlpError(f"{path} holds no tabular data state (scaling, features, classes) to predict with")
+    return state
 
 
-def load_trained_model(path: str | Path, trusted_targets: list[str]) -> TrainedModel:
+def load_trained_model(path: str | Path, cfg: DictConfig) -> TrainedModel:
+    """`cfg.model` and `cfg.data`: the run's own config, read from the checkpoint (see `litmlp.runtime`)."""
+    from litmlp.tasks.build import build_model
+
     path = Path(path)
-    checkpoint, config = load_run_checkpoint(path, trusted_targets)
+    checkpoint = load_checkpoint(path)
     data = _data_state(checkpoint, path)
     feature_names, classes = list(data["feature_names"]), list(data["classes"])
-    net = instantiate(config.model.net, _convert_="all")(
-        num_inputs=len(feature_names), num_outputs=len(classes)
+    module = build_model(
+        cfg.model, SimpleNamespace(num_features=len(feature_names), num_classes=len(classes))
     )
-    weights = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
-    net.load_state_dict(weights)
-    model = ProbabilityModel(net, data["feature_mean"], data["feature_std"]).eval()
-    target = OmegaConf.select(config, "data.target")
-    return TrainedModel(model, feature_names, classes, target)
+    module.load_state_dict(checkpoint["state_dict"])
+    model = ProbabilityModel(module, data["feature_mean"], data["feature_std"]).eval()
+    return TrainedModel(model, feature_names, classes, OmegaConf.select(cfg, "data.target"))

@@ -7,12 +7,13 @@ flushing the loggers), so dropping the events logged after that moment leaves ex
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.summary.writer.record_writer import RecordWriter
+
+from litmlp.files import replacing
 
 
 def rewind_event_files(root: Path, until: float) -> int:
@@ -30,12 +31,8 @@ def rewind_event_files(root: Path, until: float) -> int:
         if len(kept) <= 1:  # nothing but the file-version header
             path.unlink()
             continue
-        partial = path.with_name(".rewind.partial")  # no "tfevents" in the name: TensorBoard ignores it
-        with partial.open("wb") as file:
+        with replacing(path, durable=True) as partial, partial.open("wb") as file:
             writer = RecordWriter(file)
             for record in kept:
                 writer.write(record)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, path)
     return dropped

@@ -1,12 +1,12 @@
 """Reports `val/acc` after every validation to the Optuna trial this run is, and stops the run when the
-study's pruner says so. Added by `litmlp train` when an Optuna search (`hparams_search=`) runs it."""
+study's pruner says so. The Optuna sweeper adds it to every trial (`+callbacks.optuna_pruning=...`)."""
 
 from __future__ import annotations
 
 import lightning.pytorch as pl
 
 from litmlp.errors import RunPruned
-from litmlp.sweeps.pruning import make_pruner
+from litmlp.runtime.sweeps.pruning import make_pruner
 
 
 class OptunaPruning(pl.Callback):

@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime
+
+from litmlp.layout import log_file
 
 JOB_VARIABLE = "LITMLP_JOB"
 
@@ -61,6 +64,47 @@ def rank_overrides(command: str, rank: int) -> list[str]:
         return []
     return [
         "hydra.output_subdir=null",
-        f"hydra.job_logging.handlers.file.filename=${{hydra.runtime.output_dir}}/{command}_rank{rank}.log",
+        f"hydra.job_logging.handlers.file.filename=${{hydra.runtime.output_dir}}/{log_file(command, rank)}",
         "hydra.job_logging.root.handlers=[file]",
     ]
+
+
+def run_id() -> str:
+    """A run directory name that every rank of one launch agrees on (replaces `litmlp.config.run_id`).
+
+    Under torchrun or srun every rank is a process of its own that composes its own config: they agree
+    on the directory through the launcher, not their clocks. srun: the job and step ids (a requeued job
+    keeps its job id). torchrun: its run id (`--standalone` makes one, `--rdzv-id` names one); torchrun's
+    default static rendezvous has none (`TORCHELASTIC_RUN_ID=none`), so the ranks share the first name one
+    of them proposes through torchrun's own store.
+    """
+    import secrets
+
+    torchrun_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if torchrun_id is not None and torchrun_id != "none":
+        return f"torchrun-{torchrun_id}"
+    if "SLURM_STEP_ID" in os.environ and "SLURM_JOB_ID" in os.environ:  # set in srun's tasks only
+        return f"slurm-{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
+    name = f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
+    if torchrun_id == "none" and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        return _agreed_with_the_other_ranks(name)
+    return name
+
+
+def _agreed_with_the_other_ranks(name: str) -> str:
+    """The first name a rank proposed, kept in the store torchrun hosts for its ranks.
+
+    Kept for torchrun's lifetime: a restarted attempt (`--max-restarts`) meets the same directory, as under
+    `--standalone`, and is refused there once the run has a checkpoint (the error says how to resume it).
+    """
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    store = TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        is_master=False,
+        timeout=timedelta(minutes=5),
+    )
+    return store.compare_set("litmlp/run_id", "", name).decode()

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from litmlp.checkpoint import CONFIG_KEY, load_checkpoint
-from litmlp.config.trust import refusal_message, refuse_interpolations, stored_targets
 from litmlp.errors import LitmlpError
+from litmlp.runtime.trust import refusal_message, refuse_interpolations, stored_targets
 
 
 def inspect_checkpoint(path: Path, trusted_targets: Sequence[str]) -> tuple[str, bool]:

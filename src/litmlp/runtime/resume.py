@@ -5,8 +5,10 @@ asked to stop (SIGTERM, SIGINT/Ctrl-C, SIGUSR1 from SLURM before preemption): th
 and the checkpoint is taken at the next step boundary, then the run exits with `RunInterrupted`. In a
 distributed run the ranks first agree on the step (a signal may reach only one of them).
 Besides what Lightning saves (weights, optimizer, schedulers, loop progress, callbacks, the loader's
-position in the epoch), it stores the RNG states and the wall time of the save; events that TensorBoard
-received after that time belong to steps the resumed run will repeat.
+position in the epoch), it stores the RNG states, the state of every torchmetrics object of the module
+(a metric updated each step holds the epoch so far: a run resumed mid-epoch then reports the same epoch
+metrics as one that never stopped) and the wall time of the save; events that TensorBoard received after
+that time belong to steps the resumed run will repeat.
 """
 
 from __future__ import annotations
@@ -25,11 +27,16 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Checkpoint
+from torchmetrics import Metric
 
-from litmlp.checkpoint import SAVED_AT_KEY
 from litmlp.errors import RunInterrupted
+from litmlp.layout import LAST_CHECKPOINT_NAME
 
 log = logging.getLogger(__name__)
+
+# When the resume checkpoint was saved; TensorBoard events logged after it are dropped on resume.
+SAVED_AT_KEY = "litmlp_saved_at"
+METRIC_STATES_KEY = "litmlp_metric_states"
 
 # An all-reduce every step, even an asynchronous one, made a 2-rank CPU DDP step of the tutorial MLP 27-47%
 # slower here (thread hand-offs on busy cores); every 10th step is within noise (0.95-1.01x; see
@@ -117,7 +124,7 @@ class StopVote:
 
 class ResumeCheckpoint(Checkpoint):
     def __init__(
-        self, dirpath: str, every_n_train_steps: int | None = None, filename: str = "last.ckpt"
+        self, dirpath: str, every_n_train_steps: int | None = None, filename: str = LAST_CHECKPOINT_NAME
     ) -> None:
         self.path = Path(dirpath) / filename
         self.every_n_train_steps = every_n_train_steps
@@ -189,9 +196,7 @@ class ResumeCheckpoint(Checkpoint):
         for logger in trainer.loggers:
             logger.save()  # what was logged so far reaches the disk before the checkpoint that follows it
         self.saved_at = time.time()
-        trainer.save_checkpoint(
-            self.path
-        )  # the full training state (Lightning saves more than weights by default)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full training state
 
     def _stop_if_asked(self, trainer: pl.Trainer, stop_signal: int | None) -> None:
         if stop_signal is None:
@@ -212,6 +217,28 @@ class ResumeCheckpoint(Checkpoint):
     ) -> None:
         if self.saved_at is not None:
             checkpoint[SAVED_AT_KEY] = self.saved_at
+        checkpoint[METRIC_STATES_KEY] = {
+            name: {"state": metric.metric_state, "updates": metric._update_count}
+            for name, metric in pl_module.named_modules()
+            if isinstance(metric, Metric)
+        }
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        metrics = dict(pl_module.named_modules())
+        for name, saved in checkpoint.get(METRIC_STATES_KEY, {}).items():
+            metric = metrics.get(name)
+            if isinstance(metric, Metric):
+                for attribute, value in saved["state"].items():
+                    moved = (
+                        [v.to(metric.device) for v in value]
+                        if isinstance(value, list)
+                        else value.to(metric.device)
+                    )
+                    setattr(metric, attribute, moved)
+                metric._update_count = saved["updates"]
+                metric._computed = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": rng_states()}

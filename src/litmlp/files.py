@@ -9,13 +9,26 @@ from pathlib import Path
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[Path]:
+def replacing(path: Path, *, durable: bool = False) -> Iterator[Path]:
     """Yields a temporary path beside `path` to write; renames it onto `path` when the block succeeds and
     removes it when the block raises. The name keeps `path`'s suffix (some writers go by it) and holds the
-    process id, so writers in several processes (a parallel sweep) never share a temporary file."""
+    process id, so writers in several processes (a parallel sweep) never share a temporary file.
+
+    `durable`: the file and the rename are fsynced, so a crash right after leaves the new file, not an
+    empty one (checkpoints; ~14% of an epoch of the default model when done in line).
+    """
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
     try:
         yield partial
+        if durable:
+            with partial.open("rb+") as file:
+                os.fsync(file.fileno())
         os.replace(partial, path)
+        if durable:
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
     finally:
         partial.unlink(missing_ok=True)

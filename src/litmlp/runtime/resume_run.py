@@ -1,14 +1,22 @@
-"""`litmlp train resume=RUN_DIR|latest`: which run to continue, and what may change when it continues.
+"""`litmlp train resume=RUN_DIR|latest`: which run to continue, what may change, and its saved config.
 
-This runs before Hydra starts the job, so the job runs in the resumed run's own directory.
+`resume_overrides` runs before Hydra composes, so the job runs in the resumed run's own directory;
+`plan_resume` runs in the job and gives the train task the run's own config, with the trainer told to
+restore the full training state from `checkpoints/last.ckpt`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litmlp.errors import LitmlpError
+from litmlp.layout import LAST_CHECKPOINT, METRICS_FILE
 
 # Budgets, display and trust only: anything else would make the continued run differ from the one that
 # stopped.
@@ -21,8 +29,26 @@ SAFE_ON_RESUME = (
     "callbacks.resume_checkpoint.every_n_train_steps",
     "trusted_targets",
 )
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-FINISHED_MARKER = "metrics.json"
+FINISHED_MARKER = METRICS_FILE
+
+
+def _launcher_run_ids() -> None:
+    from litmlp.runtime.ranks import run_id
+
+    OmegaConf.register_new_resolver("run_id", run_id, use_cache=True, replace=True)
+
+
+def _without_config_dir(arguments: list[str]) -> list[str]:
+    """The overrides, without `--config-dir DIR` (where your configs live, not what the run is)."""
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument in ("--config-dir", "-cd"):
+            skip = True
+        elif not argument.startswith("--config-dir="):
+            kept.append(argument)
+    return kept
 
 
 def override_key(override: str) -> str:
@@ -46,6 +72,7 @@ def _latest_unfinished_run(overrides: list[str]) -> Path:
     from litmlp.config import config_dir, register
 
     register()
+    _launcher_run_ids()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     runs_dir = Path(cfg.paths.log_dir) / cfg.task_name / "runs"
@@ -61,7 +88,7 @@ def resume_overrides(overrides: list[str]) -> list[str]:
         raise LitmlpError("resume= continues one run; it cannot be combined with -m/--multirun")
     values = [o.split("=", 1)[1] for o in overrides if override_key(o) == "resume"]
     others = [o for o in overrides if override_key(o) != "resume"]
-    for override in others:
+    for override in _without_config_dir(others):
         key = override_key(override)
         if key not in SAFE_ON_RESUME:
             raise LitmlpError(
@@ -69,7 +96,11 @@ def resume_overrides(overrides: list[str]) -> list[str]:
                 f"(changeable: {', '.join(SAFE_ON_RESUME)})"
             )
     value = values[-1]
-    run_dir = _latest_unfinished_run(others) if value == "latest" else Path(value).expanduser().resolve()
+    run_dir = (
+        _latest_unfinished_run(_without_config_dir(others))
+        if value == "latest"
+        else Path(value).expanduser().resolve()
+    )
     if not (run_dir / LAST_CHECKPOINT).is_file():
         raise LitmlpError(f"resume={value}: {run_dir / LAST_CHECKPOINT} not found, nothing to resume")
     # output_subdir=null keeps the run's own .hydra/ (its original config and overrides) untouched.
@@ -93,6 +124,7 @@ def refuse_taken_run_dir(overrides: list[str]) -> None:
         from litmlp.config import config_dir, register
 
         register()
+        _launcher_run_ids()
         with initialize_config_dir(str(config_dir()), version_base="1.3"):
             cfg = compose("train", overrides=overrides, return_hydra_config=True)
         run_dir = Path(cfg.hydra.run.dir).resolve()
@@ -103,3 +135,41 @@ def refuse_taken_run_dir(overrides: list[str]) -> None:
             f"{run_dir} already holds a run; continue it with: litmlp train resume={run_dir} "
             "(or start a new one elsewhere)"
         )
+
+
+@dataclass
+class Resume:
+    run_dir: Path
+    config: DictConfig  # the run's saved config, with the budget overrides given now
+    saved_at: float | None
+    finished: dict[str, Any] | None  # the run's final metrics when there is nothing left to train
+
+
+def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
+    """`changed`: the keys overridden on this command line (only SAFE_ON_RESUME ones get this far)."""
+    from litmlp.checkpoint import load_checkpoint
+    from litmlp.runtime.resume import SAVED_AT_KEY
+    from litmlp.runtime.trust import load_run_config
+
+    run_dir = Path(cfg.resume)
+    checkpoint_path = run_dir / LAST_CHECKPOINT
+    # trusted_targets from the command line only: a value stored in the checkpoint never widens trust.
+    config = load_run_config(checkpoint_path, list(cfg.trusted_targets))
+    for key in changed:
+        OmegaConf.update(config, key, OmegaConf.select(cfg, key), merge=False)
+    with open_dict(config):
+        config.fit_ckpt_path = str(checkpoint_path)
+        config.ckpt_path = None  # the start weights of the first attempt are inside the checkpoint
+
+    finished = None
+    metrics_path = run_dir / FINISHED_MARKER
+    if metrics_path.exists():
+        finished = json.loads(metrics_path.read_text())
+        more_epochs = (
+            "trainer.max_epochs" in changed and config.trainer.max_epochs > finished["epochs_trained"]
+        )
+        more_steps = "trainer.max_steps" in changed and config.trainer.max_steps > finished["global_step"]
+        if more_epochs or more_steps:
+            finished = None
+    saved_at = load_checkpoint(checkpoint_path).get(SAVED_AT_KEY)
+    return Resume(run_dir, config, saved_at, finished)

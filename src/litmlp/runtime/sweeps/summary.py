@@ -1,7 +1,9 @@
 """The summary of a sweep directory: one row per run, as CSV, Markdown and a PNG plot.
 
 It is read from what the runs left on disk (`.hydra/overrides.yaml`, `metrics.json`, `error.txt`), so
-it can be rebuilt at any time: while the sweep runs, after it ends, after a crash.
+it can be rebuilt at any time: while the sweep runs, after it ends, after a crash. Runs are ranked by the
+best value of the metric their checkpoint callback monitored (`best_score` in `metrics.json`), or by
+`rank_by` (any metric in `metrics.json`, e.g. `test/acc`).
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from litmlp.atomic_file import replacing
 from litmlp.errors import LitmlpError
+from litmlp.files import replacing
+from litmlp.layout import ERROR_FILE, METRICS_FILE, OVERRIDES_FILE, PRUNED_FILE
 
-# The metric runs are ranked by; higher is better.
-RANK_BY = "val_acc_best"
 STATUSES = ("ok", "pruned", "failed", "unfinished")
-ERROR_FILE = "error.txt"
+# Overrides an Optuna search adds to reach its trial: bookkeeping, not parameters.
+BOOKKEEPING = ("callbacks.optuna_pruning.", "optuna.")
 
 
 @dataclass
@@ -28,43 +31,66 @@ class RunRow:
     run_dir: Path
     overrides: dict[str, str]
     status: str  # one of STATUSES: "pruned" by a search, "unfinished" while running or when killed
-    val_acc_best: float | None = None
+    score: float | None = None  # what the runs are ranked by
+    ranked_by: str = ""
     test: dict[str, float] = field(default_factory=dict)
     wall_time_s: float | None = None
     error: str = ""
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
-    jobs = [path for path in sweep_dir.iterdir() if (path / ".hydra" / "overrides.yaml").is_file()]
+    jobs = [path for path in sweep_dir.iterdir() if (path / OVERRIDES_FILE).is_file()]
     return sorted(jobs, key=lambda path: (len(path.name), path.name))
 
 
-def read_run(run_dir: Path) -> RunRow:
-    overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or []
+def _score(metrics: dict[str, Any], rank_by: str | None) -> tuple[float | None, str, bool]:
+    """(value, its name, higher is better) of what a finished run is ranked by."""
+    if rank_by is None:
+        score = metrics.get("best_score")
+        return score, f"best {metrics.get('monitor')}", metrics.get("best_mode", "max") == "max"
+    stage = rank_by.split("/", 1)[0]
+    value = metrics.get(stage, {}).get(rank_by) if isinstance(metrics.get(stage), dict) else None
+    return (value if value is not None else metrics.get(rank_by)), rank_by, "loss" not in rank_by
+
+
+def read_run(run_dir: Path, rank_by: str | None = None) -> RunRow:
+    overrides = yaml.safe_load((run_dir / OVERRIDES_FILE).read_text()) or []
     pairs = dict(str(item).lstrip("+~").split("=", 1) for item in overrides if "=" in str(item))
     # How an Optuna search reaches its trial (storage, study, trial id) is bookkeeping, not a parameter.
-    pairs = {key: value for key, value in pairs.items() if not key.startswith("optuna.")}
-    metrics_path, error_path = run_dir / "metrics.json", run_dir / ERROR_FILE
+    pairs = {key: value for key, value in pairs.items() if not key.startswith(BOOKKEEPING)}
+    metrics_path, error_path = run_dir / METRICS_FILE, run_dir / ERROR_FILE
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text())
-        return RunRow(
-            run_dir, pairs, "ok", metrics.get(RANK_BY), metrics.get("test", {}), metrics.get("wall_time_s")
-        )
+        score, name, higher = _score(metrics, rank_by)
+        if score is not None and not higher:
+            score = -score
+        return RunRow(run_dir, pairs, "ok", score, name, metrics.get("test", {}), metrics.get("wall_time_s"))
     if error_path.is_file():
         return RunRow(run_dir, pairs, "failed", error=error_path.read_text().strip())
-    if (run_dir / "pruned.txt").is_file():
-        return RunRow(run_dir, pairs, "pruned", error=(run_dir / "pruned.txt").read_text().strip())
+    if (run_dir / PRUNED_FILE).is_file():
+        return RunRow(run_dir, pairs, "pruned", error=(run_dir / PRUNED_FILE).read_text().strip())
     return RunRow(run_dir, pairs, "unfinished")
 
 
-def collect(sweep_dir: Path) -> list[RunRow]:
+def collect(sweep_dir: Path, rank_by: str | None = None) -> list[RunRow]:
     if not sweep_dir.is_dir():
         raise LitmlpError(f"sweep directory not found: {sweep_dir}")
-    rows = [read_run(job) for job in _job_dirs(sweep_dir)]
+    rows = [read_run(job, rank_by) for job in _job_dirs(sweep_dir)]
     if not rows:
         raise LitmlpError(f"{sweep_dir} holds no runs (no */.hydra/overrides.yaml)")
     # Best first; runs without a result after all that have one.
-    return sorted(rows, key=lambda row: -row.val_acc_best if row.val_acc_best is not None else math.inf)
+    return sorted(rows, key=lambda row: -row.score if row.score is not None else math.inf)
+
+
+def _ranked_by(rows: list[RunRow]) -> str:
+    return next((row.ranked_by for row in rows if row.ranked_by), "best score")
+
+
+def _shown(row: RunRow) -> float | None:
+    """The score as the run reported it (a loss is ranked by its negative)."""
+    if row.score is None:
+        return None
+    return -row.score if "loss" in row.ranked_by else row.score
 
 
 def _columns(rows: list[RunRow]) -> tuple[list[str], list[str]]:
@@ -79,12 +105,12 @@ def _fmt(value: float | None) -> str:
 
 def _records(rows: list[RunRow]) -> tuple[list[str], list[list[str]]]:
     swept, tests = _columns(rows)
-    header = [*swept, "status", RANK_BY, *tests, "wall_time_s", "run_dir", "error"]
+    header = [*swept, "status", _ranked_by(rows), *tests, "wall_time_s", "run_dir", "error"]
     records = [
         [
             *(row.overrides.get(key, "") for key in swept),
             row.status,
-            _fmt(row.val_acc_best),
+            _fmt(_shown(row)),
             *(_fmt(row.test.get(key)) for key in tests),
             "" if row.wall_time_s is None else f"{row.wall_time_s:.1f}",
             str(row.run_dir),
@@ -95,9 +121,9 @@ def _records(rows: list[RunRow]) -> tuple[list[str], list[list[str]]]:
     return header, records
 
 
-def write_summary(sweep_dir: Path, plot: bool = True) -> list[RunRow]:
+def write_summary(sweep_dir: Path, plot: bool = True, rank_by: str | None = None) -> list[RunRow]:
     """(Re)write summary.csv, summary.md and (with `plot`) summary.png in `sweep_dir`; rows best first."""
-    rows = collect(sweep_dir)
+    rows = collect(sweep_dir, rank_by)
     header, records = _records(rows)
     # Runs of a parallel sweep finish in several processes at once: each file is replaced atomically.
     with replacing(sweep_dir / "summary.csv") as partial, partial.open("w", newline="") as file:
@@ -111,7 +137,7 @@ def write_summary(sweep_dir: Path, plot: bool = True) -> list[RunRow]:
     counted = ", ".join(
         f"{count} {status}" for status, count in counts.items() if count or status != "pruned"
     )
-    lines += ["", f"{len(rows)} runs: {counted}; ranked by {RANK_BY}."]
+    lines += ["", f"{len(rows)} runs: {counted}; ranked by {_ranked_by(rows)}."]
     with replacing(sweep_dir / "summary.md") as partial:
         partial.write_text("\n".join(lines) + "\n")
     if plot:
@@ -136,21 +162,21 @@ def _plot(rows: list[RunRow], path: Path) -> None:
 
     keys, _ = _columns(rows)
     swept = [key for key in keys if len({row.overrides.get(key) for row in rows}) > 1]
-    done = [row for row in rows if row.val_acc_best is not None]
+    done = [row for row in rows if row.score is not None]
     figure, axes = plt.subplots(1, max(len(swept), 1), figsize=(4 * max(len(swept), 1), 3.2), squeeze=False)
     for axis, key in zip(axes[0], swept or [""], strict=True):
         values = [row.overrides.get(key, "") for row in done]
         numbers = [number for number in map(_as_number, values) if number is not None]
         if numbers and len(numbers) == len(values):
-            axis.scatter(numbers, [row.val_acc_best for row in done])
+            axis.scatter(numbers, [_shown(row) for row in done])
             if min(numbers) > 0 and max(numbers) / min(numbers) >= 100:
                 axis.set_xscale("log")
         else:
             labels = sorted(set(values))
-            axis.scatter([labels.index(value) for value in values], [row.val_acc_best for row in done])
+            axis.scatter([labels.index(value) for value in values], [_shown(row) for row in done])
             axis.set_xticks(range(len(labels)), labels, rotation=30)
         axis.set_xlabel(key or "run")
-        axis.set_ylabel(RANK_BY)
+        axis.set_ylabel(_ranked_by(rows))
         axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -159,9 +185,9 @@ def _plot(rows: list[RunRow], path: Path) -> None:
 
 def summary_line(rows: list[RunRow], sweep_dir: Path) -> str:
     failed = [row for row in rows if row.status == "failed"]
-    best = next((row for row in rows if row.val_acc_best is not None), None)
+    best = next((row for row in rows if row.score is not None), None)
     text = f"{len(rows)} runs, {len(failed)} failed"
     if best is not None:
         chosen = " ".join(f"{k}={v}" for k, v in sorted(best.overrides.items()))
-        text += f"; best {RANK_BY} {best.val_acc_best:.6f} ({chosen})"
+        text += f"; best {best.ranked_by.removeprefix('best ')} {_shown(best):.6f} ({chosen})"
     return f"{text}; summary in {sweep_dir / 'summary.md'}"

@@ -1,4 +1,4 @@
-"""What a config read back from disk may build.
+"""What a config read back from a checkpoint may build, and reading one (eval, predict, export, resume).
 
 A config composed from `conf/` and the command line is the user's own. A config stored in a checkpoint
 (eval, predict, export, resume, `train ckpt_path=`) may come from anyone: building it calls whatever its
@@ -21,15 +21,21 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from litmlp.checkpoint import CONFIG_KEY, load_checkpoint
 from litmlp.errors import LitmlpError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 # Classes defined in these modules (or below them) may be built from a stored config.
 ALLOWED_MODULES = (
     "litmlp",
     "torch.nn.modules",
     "torch.optim",
+    "lightning.fabric.plugins.environments",
     "lightning.pytorch.accelerators",
     "lightning.pytorch.callbacks",
     "lightning.pytorch.loggers",
@@ -228,3 +234,16 @@ def check_stored_config(tree: Any, source: str, trusted: Sequence[str] = ()) -> 
     # Hydra's own blocklist stays in force for what litmlp allowed (its override would widen trust
     # through the environment, not the command line).
     os.environ.pop(HYDRA_OVERRIDE_VARIABLE, None)
+
+
+def load_run_config(path: str | Path, trusted_targets: Sequence[str]) -> DictConfig:
+    """The run config stored in the checkpoint at `path`, refused if it holds interpolations or targets
+    outside the allow-list. The one place litmlp reads a stored config."""
+    from omegaconf import OmegaConf
+
+    checkpoint = load_checkpoint(path)
+    stored = checkpoint.get(CONFIG_KEY)
+    if not isinstance(stored, dict):
+        raise LitmlpError(f"{path} holds no run config ({CONFIG_KEY}): was it written by litmlp train?")
+    check_stored_config(stored, str(path), trusted_targets)
+    return OmegaConf.create(stored)

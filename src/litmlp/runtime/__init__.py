@@ -1,0 +1,162 @@
+"""The runtime: what makes a run survive and scale, attached to the core without the core knowing.
+
+Exact resume, stop signals and requeue, checkpoint trust, launchers and ranks, thread shares and sweep
+summaries live here. They reach a run only through Lightning callbacks and plugins (named in `conf/` or
+added to the job's config below), Hydra callbacks, launchers and the Optuna sweeper, and these two hooks,
+which the CLI calls:
+
+- `before_compose(command, overrides)`: the overrides Hydra composes with (a resumed run's directory, a
+  rank's log file, the job a rank Lightning started belongs to);
+- `run_task(command, task, cfg)`: runs the core task with the job's config completed (a resumed run's own
+  config, a checkpoint's stored config once trusted, the runtime's callbacks) and ends it cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from litmlp.layout import LAST_CHECKPOINT, METRICS_FILE
+from litmlp.runtime.ranks import (
+    AnnouncedJob,
+    announce_job,
+    job_overrides,
+    process_rank,
+    rank_overrides,
+    relaunched_job,
+    run_id,
+)
+
+log = logging.getLogger(__name__)
+Task = Callable[[DictConfig], Any]
+# Commands whose model and data come from the config stored in their checkpoint.
+FROM_CHECKPOINT = ("eval", "predict", "export")
+SLURM_ENVIRONMENT = "lightning.pytorch.plugins.environments.SLURMEnvironment"
+
+__all__ = ["before_compose", "relaunched_job", "run_task"]
+
+
+def before_compose(command: str, overrides: list[str], job: AnnouncedJob | None = None) -> list[str]:
+    """The overrides to compose `command` with; `job`: this process is a rank Lightning started for it."""
+    OmegaConf.register_new_resolver("run_id", run_id, use_cache=True, replace=True)
+    if job is not None:
+        overrides = job_overrides(job)
+    elif command == "train":
+        from litmlp.runtime.resume_run import refuse_taken_run_dir, resume_overrides
+
+        if any(override.startswith("resume=") for override in overrides):
+            overrides = resume_overrides(overrides)
+        else:
+            refuse_taken_run_dir(overrides)
+    return [*overrides, *rank_overrides(command, process_rank())]
+
+
+def run_task(command: str, task: Task, cfg: DictConfig) -> Any:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from litmlp.runtime.distributed import distributed_job
+
+    hydra_config = HydraConfig.get()
+    announce_job(
+        AnnouncedJob(
+            command=command,
+            run_dir=hydra_config.runtime.output_dir,
+            overrides=list(hydra_config.overrides.task),
+            in_sweep=hydra_config.mode == RunMode.MULTIRUN,
+        )
+    )
+    if command == "train" and cfg.resume:
+        resumed = _resume(cfg, list(hydra_config.overrides.task))
+        if isinstance(resumed, dict):
+            return resumed
+        cfg = resumed
+    cfg = _complete(command, cfg)
+    _share_threads(cfg)
+    with distributed_job():
+        result = task(cfg)
+    if command == "train" and isinstance(result, dict):
+        _progress_from_last_checkpoint(result, Path(hydra_config.runtime.output_dir))
+    return result
+
+
+def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any]:
+    """The resumed run's own config, or its final metrics when there is nothing left to train."""
+    from litmlp.runtime.event_files import rewind_event_files
+    from litmlp.runtime.resume_run import SAFE_ON_RESUME, override_key, plan_resume
+
+    changed = [key for key in map(override_key, overrides) if key in SAFE_ON_RESUME]
+    resume = plan_resume(cfg, changed)
+    if resume.finished is not None:
+        log.info(
+            "%s already finished; nothing to resume (raise trainer.max_epochs to train on)", resume.run_dir
+        )
+        return resume.finished
+    if resume.saved_at is not None and process_rank() == 0:  # the event files are rank 0's
+        dropped = rewind_event_files(resume.run_dir, resume.saved_at)
+        log.info("Dropped %d TensorBoard events logged after the checkpoint", dropped)
+    log.info("Resuming %s from %s", resume.run_dir, resume.config.fit_ckpt_path)
+    return resume.config
+
+
+def _complete(command: str, cfg: DictConfig) -> DictConfig:
+    """The job's config with what the runtime adds: a checkpoint's stored config (checked), the
+    distributed-job callback, SLURM's cluster environment inside srun."""
+    from litmlp.runtime.distributed import in_srun
+    from litmlp.runtime.trust import load_run_config
+
+    trusted = list(cfg.trusted_targets)
+    with open_dict(cfg):
+        if command in FROM_CHECKPOINT:
+            stored = load_run_config(cfg.ckpt_path, trusted)
+            cfg.data, cfg.model = stored.data, stored.model
+        elif command == "train" and cfg.ckpt_path:
+            load_run_config(
+                cfg.ckpt_path, trusted
+            )  # not built, but a file carrying a refused config is not used
+        if command in ("train", "eval"):
+            cfg.callbacks.distributed_job = {"_target_": "litmlp.runtime.distributed.DistributedJob"}
+            if in_srun():
+                # Lightning's own requeue off: ResumeCheckpoint saves a resumable checkpoint and requeues.
+                environment = {"_target_": SLURM_ENVIRONMENT, "auto_requeue": False}
+                plugins = [p for p in cfg.trainer.plugins or [] if p.get("_target_") != SLURM_ENVIRONMENT]
+                cfg.trainer.plugins = [*plugins, environment]  # a resumed run's config has it already
+    return cfg
+
+
+def _share_threads(cfg: DictConfig) -> None:
+    """`torch_threads`, else cores // n_jobs when a parallel launcher (joblib) runs this run among others."""
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+
+    threads = cfg.get("torch_threads")
+    n_jobs = HydraConfig.get().launcher.get("n_jobs")
+    if not threads and n_jobs:
+        cores = os.cpu_count() or 1
+        threads = max(1, cores // (cores if n_jobs < 0 else n_jobs))
+    if threads:
+        torch.set_num_threads(threads)
+    log.info("torch threads: %d", torch.get_num_threads())
+
+
+def _progress_from_last_checkpoint(result: dict[str, Any], run_dir: Path) -> None:
+    """strategy=ddp_spawn fits in worker processes, and this one gets back only the weights and the
+    logged metrics: the run's progress comes from its last checkpoint."""
+    last = run_dir / LAST_CHECKPOINT
+    if result.get("global_step") != 0 or not last.is_file() or process_rank() != 0:
+        return
+    from litmlp.checkpoint import load_checkpoint
+    from litmlp.files import replacing
+
+    state = load_checkpoint(last)
+    result.update(epochs_trained=state["epoch"] + 1, global_step=state["global_step"])
+    metrics = run_dir / METRICS_FILE
+    if metrics.is_file():
+        with replacing(metrics) as partial:
+            partial.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

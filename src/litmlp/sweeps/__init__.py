@@ -1,1 +1,0 @@
-"""Sweeps: summaries of multirun directories."""
