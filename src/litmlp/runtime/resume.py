@@ -26,10 +26,10 @@ from typing import Any, cast
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from torchmetrics import Metric
 
-from litmlp.errors import RunInterrupted
+from litmlp.errors import LitmlpError, RunInterrupted
 from litmlp.layout import LAST_CHECKPOINT_NAME
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,23 @@ class ResumeCheckpoint(Checkpoint):
         self.stop_signal = signum
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts at once
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Refuse, before training, a ModelCheckpoint that would write over the resume checkpoint."""
+        for callback in trainer.checkpoint_callbacks:
+            if not isinstance(callback, ModelCheckpoint) or callback.dirpath is None:
+                continue
+            same_dir = Path(callback.dirpath).resolve() == self.path.parent.resolve()
+            names = (
+                {f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"} if callback.save_last else set()
+            )
+            if callback.filename is not None and "{" not in callback.filename:
+                names.add(f"{callback.filename}{callback.FILE_EXTENSION}")
+            if same_dir and self.path.name in names:
+                raise LitmlpError(
+                    f"callbacks.model_checkpoint would write {self.path}, the resume checkpoint: give it "
+                    "another filename (or save_last=false), or put it in another dirpath"
+                )
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Installed here, after Lightning registered its own SIGTERM/SLURM handlers at the start of fit.

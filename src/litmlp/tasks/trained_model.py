@@ -24,6 +24,8 @@ class TrainedModel:
 
 def _data_state(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
     state = checkpoint.get(DATA_KEY)
+    if state is None:  # written before the fixed key: Lightning's copy, under the DataModule's class name
+        state = next((v for v in checkpoint.values() if isinstance(v, dict) and "feature_mean" in v), None)
     if not isinstance(state, dict) or "feature_mean" not in state or not state.get("classes"):
         raise LitmlpError(f"{path} holds no tabular data state (scaling, features, classes) to predict with")
     return state
