@@ -22,6 +22,17 @@ def loader(features: torch.Tensor, targets: torch.Tensor, batch_size: int = 7) -
     return InMemoryLoader(features, targets, EpochBatchSampler(len(features), batch_size, shuffle=False))
 
 
+def quiet_trainer(max_epochs: int) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator="cpu",
+        max_epochs=max_epochs,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+
+
 def test_forward_returns_logits_of_the_net():
     model = make_classifier()
     x = torch.randn(5, 6)
@@ -56,14 +67,7 @@ def test_training_reduces_the_loss_and_tracks_best_val_accuracy():
     features = torch.randn(300, 6)
     targets = (features[:, 0] > 0).long() + (features[:, 1] > 0).long()
     model = make_classifier()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=8,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=8)
     before = F.cross_entropy(model(features), targets).item()
     train = InMemoryLoader(features, targets, EpochBatchSampler(300, 32, shuffle=True, seed=0))
     trainer.fit(model, train, loader(features, targets, 100))
@@ -99,14 +103,7 @@ def test_a_probability_metric_is_one_more_entry():
     model = Classifier(
         MLP(6, 3), 3, optimizer=lambda p: torch.optim.SGD(p, lr=0.1), metrics={"auroc": MulticlassAUROC(3)}
     )
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=1)
     (results,) = trainer.test(model, loader(features, targets, 40), verbose=False)
     with torch.no_grad():
         expected = MulticlassAUROC(3)(torch.softmax(model(features), dim=1), targets)
@@ -131,14 +128,7 @@ def test_diverged_training_stops_with_an_error_naming_the_learning_rate():
     torch.manual_seed(0)
     features, targets = torch.randn(256, 6), torch.randint(0, 3, (256,))
     model = Classifier(MLP(6, 3), 3, optimizer=lambda p: torch.optim.SGD(p, lr=1e12))
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=3,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(max_epochs=3)
     train = InMemoryLoader(features, targets, EpochBatchSampler(256, 16, shuffle=True, seed=0))
     with pytest.raises(LitmlpError, match=r"train/loss is (nan|inf) in epoch 0: training diverged"):
         trainer.fit(model, train)
