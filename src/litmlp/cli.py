@@ -7,6 +7,7 @@ library is imported up front, so `litmlp --help` is instant; the rest when a com
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -58,11 +59,12 @@ def _usage() -> str:
     return USAGE.format(commands="\n".join(lines))
 
 
-def _log_to_files(message: str) -> None:
-    """Record the error in the run's log file without printing it a second time on the console."""
+def _log_to_files(message: str, error: BaseException | None = None) -> None:
+    """Record the error (and its traceback, if given) in the run's log file, not on the console."""
     import logging
 
-    record = logging.LogRecord("litmlp", logging.ERROR, __file__, 0, message, None, None)
+    exc_info = (type(error), error, error.__traceback__) if error is not None else None
+    record = logging.LogRecord("litmlp", logging.ERROR, __file__, 0, message, None, exc_info)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
@@ -83,11 +85,11 @@ class _App:
         self.exit_code = 0
         self.debug = os.environ.get("LITMLP_DEBUG", "") not in ("", "0")
 
-    def fail(self, message: str, exit_code: int) -> None:
+    def fail(self, message: str, exit_code: int, error: BaseException | None = None) -> None:
         from hydra.core.hydra_config import HydraConfig
 
-        print(f"litmlp {self.command}: error: {message}", file=sys.stderr)
-        _log_to_files(message)
+        print(_line(self.command, message), file=sys.stderr)
+        _log_to_files(message, error)
         if HydraConfig.initialized():
             # The run directory says why it has no metrics.json; sweep summaries read this.
             (Path(HydraConfig.get().runtime.output_dir) / self.error_file).write_text(message + "\n")
@@ -113,8 +115,11 @@ class _App:
                 raise LitmlpError(
                     f"missing required value: {keys} (set it on the command line: {missing[0]}=...)"
                 )
-            task = getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
-            return runtime.run_task(self.command, task, cfg)
+
+            def load_task() -> Any:  # imported once the config is complete: a refused one costs no import
+                return getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
+
+            return runtime.run_task(self.command, load_task, cfg)
         except RunPruned as pruned:
             (Path(HydraConfig.get().runtime.output_dir) / self.pruned_file).write_text(f"{pruned}\n")
             return {"status": "pruned"}
@@ -139,14 +144,42 @@ class _App:
             else:
                 self.fail(describe_config_error(error), 2)
         except Exception as error:
-            # In a sweep one run's crash (a bad combination, out of memory) must not stop the others: it is
-            # recorded as failed with its error line. A single run shows the traceback as usual.
-            if self.debug or HydraConfig.get().mode != RunMode.MULTIRUN:
+            # One line, the traceback in the run's log. In a sweep one run's crash (a bad combination, out
+            # of memory) must not stop the others: it is recorded as failed with its error line.
+            if self.debug:
                 raise
-            self.fail(
-                f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}",
-                1,
-            )
+            message = describe_unexpected(error)
+            in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+            if in_sweep and message.startswith("internal error"):
+                message = f"{type(error).__name__}: {_first_line(error)}"
+            self.fail(message, 1, error)
+
+
+def _line(command: str, message: str) -> str:
+    """What the console shows of an error: one line."""
+    kind = "" if message.startswith("internal error") else "error: "
+    return f"litmlp {command}: {kind}{message}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def describe_unexpected(error: BaseException) -> str:
+    """One line for an exception litmlp did not turn into its own error: a config file that does not
+    parse, a path the system refused, or an internal error (its traceback goes to the run's log)."""
+    from litmlp.config.errors import describe_yaml_error
+
+    broken_yaml = describe_yaml_error(error)
+    if broken_yaml is not None:
+        return broken_yaml
+    if isinstance(error, OSError) and error.filename is not None:
+        reason = error.strerror or type(error).__name__
+        if error.errno == errno.ENAMETOOLONG:
+            reason += " (a name in the path is longer than the file system allows)"
+        return f"{error.filename}: {reason}"
+    return f"internal error: {type(error).__name__}: {_first_line(error)} (LITMLP_DEBUG=1 for the traceback)"
 
 
 def _missing_keys(node: Any, path: str = "") -> list[str]:
@@ -260,6 +293,13 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
     except KeyboardInterrupt:
         print(f"litmlp {command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # before or after the job: creating the run directory, a sweep's launch
+        if app.debug:
+            raise
+        from litmlp.config.errors import describe_yaml_error
+
+        print(_line(command, describe_unexpected(error)), file=sys.stderr)
+        return 2 if describe_yaml_error(error) else 1
     if job is not None and job.in_sweep:
         # Rank 0 records this job's failure in the sweep and goes on with the next job; Lightning's
         # watchdog in rank 0 would SIGKILL it, sweep and all, on seeing a rank it started exit non-zero.

@@ -19,7 +19,23 @@ def _omegaconf_cause(error: BaseException) -> OmegaConfBaseException | None:
     return None
 
 
+def describe_yaml_error(error: BaseException) -> str | None:
+    """'FILE, line N: not valid YAML (...)' when a config file did not parse."""
+    import yaml
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, yaml.MarkedYAMLError) and seen.problem_mark is not None:
+            mark = seen.problem_mark
+            return f"{mark.name}, line {mark.line + 1}: not valid YAML ({seen.problem})"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def describe_config_error(error: BaseException) -> str:
+    broken_yaml = describe_yaml_error(error)
+    if broken_yaml is not None:
+        return broken_yaml
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         group, _, option = error.missing_cfg_file.rpartition("/")
         if group and error.options:

@@ -72,6 +72,8 @@ class PredictConfig:
     output: str = MISSING
     # Rows read, predicted and written at a time: memory stays bounded for large files.
     batch_size: int = 4096
+    # The text encoding of a CSV input.
+    encoding: str = "utf-8"
     trusted_targets: list[str] = field(default_factory=list)
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: Any = None

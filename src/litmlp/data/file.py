@@ -27,6 +27,7 @@ class FileDataModule(TabularDataModule):
         features: list[str] | None = None,
         val_path: str | None = None,
         test_path: str | None = None,
+        encoding: str = "utf-8",
         **loading: Any,
     ) -> None:
         """`loading` takes the split and batching arguments of `TabularDataModule`."""
@@ -36,6 +37,7 @@ class FileDataModule(TabularDataModule):
         self.feature_columns = features or None
         self.val_path = Path(val_path) if val_path else None
         self.test_path = Path(test_path) if test_path else None
+        self.encoding = encoding  # of CSV files
         self._tables: dict[str, Table] | None = None
 
     @property
@@ -46,7 +48,7 @@ class FileDataModule(TabularDataModule):
         if self._tables is None:
             paths = {"all": self.path, "val": self.val_path, "test": self.test_path}
             self._tables = {
-                name: read_table(path, self.target, self.feature_columns)
+                name: read_table(path, self.target, self.feature_columns, encoding=self.encoding)
                 for name, path in paths.items()
                 if path is not None
             }

@@ -30,9 +30,15 @@ class Table:
 
 
 def read_table(
-    path: str | Path, target: str | None, features: Sequence[str] | None = None, require_target: bool = True
+    path: str | Path,
+    target: str | None,
+    features: Sequence[str] | None = None,
+    require_target: bool = True,
+    encoding: str = "utf-8",
+    encoding_option: str = "data.encoding",
 ) -> Table:
-    """Read `path`; its feature columns are `features`, or every column but `target`."""
+    """Read `path`; its feature columns are `features`, or every column but `target`. `encoding` is a CSV
+    file's text encoding; `encoding_option` names the setting that chooses it, for error messages."""
     path = Path(path)
     if not path.is_file():
         raise LitmlpError(f"data file not found: {path}")
@@ -40,7 +46,7 @@ def read_table(
         raise LitmlpError(f"{path} is empty")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, target, features, require_target)
+        return _read_csv(path, target, features, require_target, encoding, encoding_option)
     if suffix == ".parquet":
         return _read_parquet(path, target, features, require_target)
     if suffix == ".npz":
@@ -74,26 +80,66 @@ def _number(path: Path, column: str, row: int, text: str) -> float:
     return value
 
 
-def iter_csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def _undecodable_line(path: Path, encoding: str) -> tuple[int, str]:
+    """The first line (from 1: the header) that is not `encoding` text, and its first bad byte."""
+    with path.open("rb") as file:
+        for number, line in enumerate(file, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as error:
+                return number, line[error.start : error.start + 1].hex()
+    return 0, ""
+
+
+def _unreadable(path: Path, error: Exception, where: str, encoding: str, option: str) -> LitmlpError:
+    """One line for a CSV file that is not text in `encoding`, or not CSV."""
+    if isinstance(error, UnicodeDecodeError):
+        # The reader decodes ahead of the rows it returns: find the line the bad byte is on.
+        line, byte = _undecodable_line(path, encoding)
+        place = "in the header" if line == 1 else f"on line {line}"
+        return LitmlpError(
+            f"{path}: not {encoding} text (byte 0x{byte} {place}); if the file has another encoding, "
+            f"set it: {option}=latin-1 (or its name)"
+        )
+    return LitmlpError(f"{path}: not a readable CSV file ({where}: {error})")
+
+
+def iter_csv_rows(
+    path: Path, encoding: str = "utf-8", encoding_option: str = "data.encoding"
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header, and the data rows numbered from 1; a row with the wrong number of fields is an error."""
-    file = path.open(newline="")
+    with path.open("rb") as raw:
+        if b"\0" in raw.read(8192):
+            raise LitmlpError(f"{path}: binary content (NUL bytes), not a CSV text file")
+    try:
+        file = path.open(newline="", encoding=encoding)
+    except LookupError:
+        raise LitmlpError(f"{encoding_option}={encoding}: unknown text encoding") from None
     reader = csv.reader(file)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as error:
+        file.close()
+        raise _unreadable(path, error, "in the header", encoding, encoding_option) from None
     if not header:
         file.close()
         raise LitmlpError(f"{path} is empty")
     header = [name.strip() for name in header]
 
     def rows() -> Iterator[tuple[int, list[str]]]:
+        number = 0
         with file:
-            for number, row in enumerate(reader, start=1):
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise LitmlpError(
-                        f"{path}: row {number} has {len(row)} fields, the header has {len(header)}"
-                    )
-                yield number, row
+            try:
+                for number, row in enumerate(reader, start=1):
+                    if not row:
+                        continue
+                    if len(row) != len(header):
+                        raise LitmlpError(
+                            f"{path}: row {number} has {len(row)} fields, the header has {len(header)}"
+                        )
+                    yield number, row
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise _unreadable(path, error, f"at row {number + 1}", encoding, encoding_option) from None
 
     return header, rows()
 
@@ -124,8 +170,15 @@ def parse_csv_rows(
     return features, (labels if target_position is not None else None)
 
 
-def _read_csv(path: Path, target: str | None, features: Sequence[str] | None, require_target: bool) -> Table:
-    header, rows = iter_csv_rows(path)
+def _read_csv(
+    path: Path,
+    target: str | None,
+    features: Sequence[str] | None,
+    require_target: bool,
+    encoding: str,
+    encoding_option: str,
+) -> Table:
+    header, rows = iter_csv_rows(path, encoding, encoding_option)
     names, target = _columns(path, header, target, features, require_target)
     values, labels = parse_csv_rows(path, header, rows, names, target)
     if len(values) == 0:

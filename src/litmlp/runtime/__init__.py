@@ -7,8 +7,8 @@ which the CLI calls:
 
 - `before_compose(command, overrides)`: the overrides Hydra composes with (a resumed run's directory, a
   rank's log file, the job a rank Lightning started belongs to);
-- `run_task(command, task, cfg)`: runs the core task with the job's config completed (a resumed run's own
-  config, a checkpoint's stored config once trusted, the runtime's callbacks) and ends it cleanly.
+- `run_task(command, load_task, cfg)`: runs the core task with the job's config completed (a resumed run's
+  own config, a checkpoint's stored config once trusted, the runtime's callbacks) and ends it cleanly.
 """
 
 from __future__ import annotations
@@ -57,11 +57,9 @@ def before_compose(command: str, overrides: list[str], job: AnnouncedJob | None 
     return [*overrides, *rank_overrides(command, process_rank())]
 
 
-def run_task(command: str, task: Task, cfg: DictConfig) -> Any:
+def run_task(command: str, load_task: Callable[[], Task], cfg: DictConfig) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
-
-    from litmlp.runtime.distributed import distributed_job
 
     hydra_config = HydraConfig.get()
     announce_job(
@@ -79,6 +77,9 @@ def run_task(command: str, task: Task, cfg: DictConfig) -> Any:
         cfg = resumed
     cfg = _complete(command, cfg)
     _share_threads(cfg)
+    from litmlp.runtime.distributed import distributed_job
+
+    task = load_task()
     with distributed_job():
         result = task(cfg)
     if command == "train" and isinstance(result, dict):
@@ -108,7 +109,6 @@ def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any
 def _complete(command: str, cfg: DictConfig) -> DictConfig:
     """The job's config with what the runtime adds: a checkpoint's stored config (checked), the
     distributed-job callback, SLURM's cluster environment inside srun."""
-    from litmlp.runtime.distributed import in_srun
     from litmlp.runtime.trust import load_run_config
 
     trusted = list(cfg.trusted_targets)
@@ -122,6 +122,8 @@ def _complete(command: str, cfg: DictConfig) -> DictConfig:
             )  # not built, but a file carrying a refused config is not used
         if command in ("train", "eval"):
             cfg.callbacks.distributed_job = {"_target_": "litmlp.runtime.distributed.DistributedJob"}
+            from litmlp.runtime.distributed import in_srun
+
             if in_srun():
                 # Lightning's own requeue off: ResumeCheckpoint saves a resumable checkpoint and requeues.
                 environment = {"_target_": SLURM_ENVIRONMENT, "auto_requeue": False}

@@ -73,6 +73,8 @@ def _onnx(trained: TrainedModel, sample: torch.Tensor, path: Path, metadata: str
 def export(cfg: DictConfig) -> dict[str, Any]:
     if cfg.format not in SUFFIXES:
         raise LitmlpError(f"format={cfg.format}: choose one of {', '.join(SUFFIXES)}")
+    if cfg.sample_rows < 1:
+        raise LitmlpError(f"sample_rows={cfg.sample_rows}: the export is checked on at least 1 row")
     trained = load_trained_model(cfg.ckpt_path, cfg)
     output = Path(cfg.output) if cfg.output else Path(cfg.ckpt_path).with_suffix(SUFFIXES[cfg.format])
     output.parent.mkdir(parents=True, exist_ok=True)

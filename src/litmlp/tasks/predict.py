@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def _csv_batches(
-    path: Path, trained: TrainedModel, batch_size: int
+    path: Path, trained: TrainedModel, batch_size: int, encoding: str
 ) -> Iterator[tuple[np.ndarray, list[str] | None]]:
-    header, rows = iter_csv_rows(path)
+    header, rows = iter_csv_rows(path, encoding, "encoding")
     missing = [name for name in trained.feature_names if name not in header]
     if missing:
         raise LitmlpError(
@@ -43,10 +43,12 @@ def _csv_batches(
 
 
 def _table_batches(
-    path: Path, trained: TrainedModel, batch_size: int
+    path: Path, trained: TrainedModel, batch_size: int, encoding: str
 ) -> Iterator[tuple[np.ndarray, list[str] | None]]:
     names = trained.feature_names if path.suffix.lower() != ".npz" else None
-    table = read_table(path, trained.target, names, require_target=False)
+    table = read_table(
+        path, trained.target, names, require_target=False, encoding=encoding, encoding_option="encoding"
+    )
     if table.features.shape[1] != len(trained.feature_names):
         raise LitmlpError(
             f"{path} has {table.features.shape[1]} feature columns, the checkpoint was trained on "
@@ -60,12 +62,14 @@ def _table_batches(
 def predict(cfg: DictConfig) -> dict[str, Any]:
     trained = load_trained_model(cfg.ckpt_path, cfg)
     source, output = Path(cfg.input), Path(cfg.output)
+    if output.is_dir():
+        raise LitmlpError(f"output={output} is a directory; name a .csv file to write")
     if output.suffix.lower() != ".csv":
         raise LitmlpError(f"output={output}: predictions are written as CSV, use a .csv name")
     if not source.is_file():
         raise LitmlpError(f"input file not found: {source}")
     batches = (_csv_batches if source.suffix.lower() == ".csv" else _table_batches)(
-        source, trained, cfg.batch_size
+        source, trained, cfg.batch_size, cfg.encoding
     )
 
     rows = correct = labelled = 0
