@@ -53,5 +53,20 @@ def run_cli(
     )
 
 
+def train_quickly(cwd: Path, *overrides: str) -> Path:
+    """A one-epoch run in `cwd/run` (for tests that need a real checkpoint); returns the run directory."""
+    result = run_cli(
+        "train",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "callbacks.rich_progress_bar=null",
+        "hydra.run.dir=run",
+        *overrides,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "run"
+
+
 def run_dirs(root: Path, task: str = "train") -> list[Path]:
     return sorted((root / "logs" / task / "runs").iterdir())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, train_quickly
 
 LONG = "x" * 300  # longer than any file system allows for one name
 
@@ -142,17 +142,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(workdir: Path) -> Path:
-    trained = run_cli(
-        "train",
-        "trainer=cpu",
-        "data.num_samples=300",
-        "trainer.max_epochs=1",
-        "callbacks.rich_progress_bar=null",
-        "hydra.run.dir=run",
-        cwd=workdir,
-    )
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    return workdir / "run" / "checkpoints" / "last.ckpt"
+    return train_quickly(workdir, "data.num_samples=300") / "checkpoints" / "last.ckpt"
 
 
 def test_the_corpus_is_large_enough():

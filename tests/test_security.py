@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from litmlp.checkpoint import CONFIG_KEY
 from litmlp.errors import LitmlpError
 from litmlp.runtime.trust import check_stored_config, judge_target
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, train_quickly
 
 
 class _Payload:
@@ -33,18 +33,8 @@ class _Payload:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("trained")
-    result = run_cli(
-        "train",
-        "trainer=cpu",
-        "data.num_samples=600",
-        "trainer.max_epochs=1",
-        "callbacks.rich_progress_bar=null",
-        "hydra.run.dir=run",
-        cwd=cwd,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return cwd / "run" / "checkpoints" / "last.ckpt"
+    run = train_quickly(tmp_path_factory.mktemp("trained"), "data.num_samples=600")
+    return run / "checkpoints" / "last.ckpt"
 
 
 def torch_load_gadget(prefix: str, marker: Path) -> dict[str, Any]:
