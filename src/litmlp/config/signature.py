@@ -193,6 +193,17 @@ def _fresh(entry: Any) -> bool:
         return False
 
 
+def _cache_key(dotted: str) -> str:
+    """The name and where its top-level package lives: two checkouts of a project never share entries."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(dotted.split(".", 1)[0])
+    except (ImportError, ValueError):
+        spec = None
+    return f"{dotted}@{spec.origin if spec is not None else ''}"
+
+
 @functools.cache
 def description(dotted: str) -> dict[str, Any] | None:
     """What `_describe` says of `dotted`, from the cache when none of its files changed since."""
@@ -203,11 +214,12 @@ def description(dotted: str) -> dict[str, Any] | None:
         cache = {}
     if not isinstance(cache, dict):
         cache = {}
-    if _fresh(cache.get(dotted)):
-        return cast(dict[str, Any], cache[dotted])
+    key = _cache_key(dotted)
+    if _fresh(cache.get(key)):
+        return cast(dict[str, Any], cache[key])
     found = _describe(dotted)
     if found is not None:
-        cache[dotted] = found
+        cache[key] = found
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with replacing(path) as partial:
