@@ -197,6 +197,7 @@ def test_it_trains_and_reports_from_lightning_state(trained):
     assert checkpoint["hyper_parameters"]["net"].startswith("SimpleDenseNet(")
 
 
+@pytest.mark.slow
 def test_eval_of_its_best_checkpoint_matches_the_training_run(project, trained):
     metrics = metrics_of(trained)
     result = litmlp(project, "eval", f"ckpt_path={metrics['best_checkpoint']}", TRUST)

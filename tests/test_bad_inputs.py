@@ -45,7 +45,6 @@ CASES: dict[str, Case] = {
         ["train", "data=file", "data.path=latin_header.csv"],
         "latin_header.csv: not utf-8 text (byte 0xe9 in the header); if the file has another encoding, "
         "set it: data.encoding=latin-1",
-        quick=True,
     ),
     "latin-1 label": Case(
         ["train", "data=file", "data.path=latin_label.csv"],

@@ -105,14 +105,14 @@ class _App:
 
         from litmlp import runtime
         from litmlp.config.errors import describe_config_error
-        from litmlp.errors import LitmlpError, RunInterrupted, RunPruned
+        from litmlp.errors import LitmlpError, RunInterrupted, RunPruned, UsageError
 
         module_name, function_name, _ = COMMANDS[self.command]
         try:
             missing = _missing_keys(OmegaConf.to_container(cfg, resolve=False))
             if missing:
                 keys = ", ".join(missing)
-                raise LitmlpError(
+                raise UsageError(
                     f"missing required value: {keys} (set it on the command line: {missing[0]}=...)"
                 )
 
@@ -126,7 +126,7 @@ class _App:
         except LitmlpError as error:
             if self.debug:
                 raise
-            self.fail(str(error), 1)
+            self.fail(str(error), error.exit_code)
         except RunInterrupted as stop:
             if self.launched_rank:
                 return None  # rank 0 stopped at the same step and says so
@@ -285,7 +285,7 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
     except LitmlpError as error:
         if app.debug:
             raise
-        app.fail(str(error), 1)
+        app.fail(str(error), error.exit_code)
     except (HydraException, OmegaConfBaseException) as error:
         if app.debug:
             raise

@@ -4,6 +4,14 @@
 class LitmlpError(Exception):
     """A bad config value, file or argument. The message names it and says what to do."""
 
+    exit_code = 1
+
+
+class UsageError(LitmlpError):
+    """A command line that cannot work as written: a required key missing, a key that may not change."""
+
+    exit_code = 2
+
 
 class RunInterrupted(Exception):  # noqa: N818 (not an error: the run stopped on request)
     """Training stopped on a signal after saving a checkpoint it can resume from."""

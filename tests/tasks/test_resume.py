@@ -179,7 +179,7 @@ def test_a_finished_run_trains_on_when_its_epoch_budget_grows(tmp_path, referenc
 
 def test_resume_with_an_unsafe_override_is_refused(tmp_path, reference):
     result = run_cli("train", f"resume={reference}", "model.optimizer.lr=0.5", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error, as the README's exit codes say
     assert result.stderr.strip().startswith(
         "litmlp train: error: 'model.optimizer.lr=0.5' cannot change when resuming"
     )

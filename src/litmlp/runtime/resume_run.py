@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from litmlp.errors import LitmlpError
+from litmlp.errors import LitmlpError, UsageError
 from litmlp.layout import LAST_CHECKPOINT, METRICS_FILE
 
 # Budgets, display and trust only: anything else would make the continued run differ from the one that
@@ -85,13 +85,13 @@ def _latest_unfinished_run(overrides: list[str]) -> Path:
 def resume_overrides(overrides: list[str]) -> list[str]:
     """Overrides for Hydra that run the job in the resumed run's directory; refuses unsafe changes."""
     if "-m" in overrides or "--multirun" in overrides:
-        raise LitmlpError("resume= continues one run; it cannot be combined with -m/--multirun")
+        raise UsageError("resume= continues one run; it cannot be combined with -m/--multirun")
     values = [o.split("=", 1)[1] for o in overrides if override_key(o) == "resume"]
     others = [o for o in overrides if override_key(o) != "resume"]
     for override in _without_config_dir(others):
         key = override_key(override)
         if key not in SAFE_ON_RESUME:
-            raise LitmlpError(
+            raise UsageError(
                 f"'{override}' cannot change when resuming: the run continues with its own config "
                 f"(changeable: {', '.join(SAFE_ON_RESUME)})"
             )
