@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from litmlp.layout import ERROR_FILE, PRUNED_FILE  # standard library only
+
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
@@ -77,9 +79,6 @@ class _App:
     """
 
     def __init__(self, command: str, *, launched_rank: bool = False) -> None:
-        from litmlp.layout import ERROR_FILE, PRUNED_FILE
-
-        self.error_file, self.pruned_file = ERROR_FILE, PRUNED_FILE
         self.command = command
         self.launched_rank = launched_rank  # started by Lightning's launcher in rank 0, which reports
         self.exit_code = 0
@@ -92,7 +91,7 @@ class _App:
         _log_to_files(message, error)
         if HydraConfig.initialized():
             # The run directory says why it has no metrics.json; sweep summaries read this.
-            (Path(HydraConfig.get().runtime.output_dir) / self.error_file).write_text(message + "\n")
+            (Path(HydraConfig.get().runtime.output_dir) / ERROR_FILE).write_text(message + "\n")
         self.exit_code = exit_code
 
     def __call__(self, cfg: DictConfig) -> Any:
@@ -121,7 +120,7 @@ class _App:
 
             return runtime.run_task(self.command, load_task, cfg)
         except RunPruned as pruned:
-            (Path(HydraConfig.get().runtime.output_dir) / self.pruned_file).write_text(f"{pruned}\n")
+            (Path(HydraConfig.get().runtime.output_dir) / PRUNED_FILE).write_text(f"{pruned}\n")
             return {"status": "pruned"}
         except LitmlpError as error:
             if self.debug:

@@ -13,7 +13,7 @@ import torch
 
 from litmlp.runtime.trust import load_run_config
 from litmlp.tasks.trained_model import load_trained_model
-from tests.conftest import run_cli
+from tests.conftest import run_cli, train_quickly
 from tests.helpers.tables import SPECIES, flower_rows, write_flowers
 
 
@@ -21,19 +21,9 @@ from tests.helpers.tables import SPECIES, flower_rows, write_flowers
 def flowers_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cwd = tmp_path_factory.mktemp("flowers")
     write_flowers(cwd / "flowers.csv")
-    result = run_cli(
-        "train",
-        "data=file",
-        "data.path=flowers.csv",
-        "data.target=species",
-        "trainer=cpu",
-        "trainer.max_epochs=4",
-        "callbacks.rich_progress_bar=null",
-        "hydra.run.dir=run",
-        cwd=cwd,
+    return train_quickly(
+        cwd, "data=file", "data.path=flowers.csv", "data.target=species", "trainer.max_epochs=4"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return cwd / "run"
 
 
 def read_predictions(path: Path) -> tuple[list[str], list[str], np.ndarray]:

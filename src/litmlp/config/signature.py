@@ -78,7 +78,7 @@ def _default(value: Any) -> Any:
     """A field default OmegaConf can hold, or _UNREPRESENTABLE (an object: the parameter is left out, so
     the class keeps its own default)."""
     if isinstance(value, (tuple, list)) and all(isinstance(item, _SCALARS) for item in value):
-        return dataclasses.field(default_factory=functools.partial(list, value))
+        return list(value)
     if value is None or isinstance(value, _SCALARS):
         return value
     return _UNREPRESENTABLE
@@ -164,8 +164,7 @@ def _describe(dotted: str) -> dict[str, Any] | None:
             continue
         if default is None and kind is not Any:
             kind = typing.Optional[kind]  # noqa: UP045
-        value = list(parameter.default) if isinstance(parameter.default, (tuple, list)) else default
-        fields.append([parameter.name, _encode(kind), value])
+        fields.append([parameter.name, _encode(kind), default])
     sources = {inspect.getsourcefile(klass) for klass in cls.__mro__ if klass.__module__ != "builtins"}
     module = dotted.rpartition(".")[0]
     packages = [module.rsplit(".", depth)[0] for depth in range(module.count(".") + 1)]

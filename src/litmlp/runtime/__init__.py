@@ -13,7 +13,6 @@ which the CLI calls:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -154,11 +153,10 @@ def _progress_from_last_checkpoint(result: dict[str, Any], run_dir: Path) -> Non
     if result.get("global_step") != 0 or not last.is_file() or process_rank() != 0:
         return
     from litmlp.checkpoint import load_checkpoint
-    from litmlp.files import replacing
+    from litmlp.tasks.results import write_json_atomic
 
     state = load_checkpoint(last)
     result.update(epochs_trained=state["epoch"] + 1, global_step=state["global_step"])
     metrics = run_dir / METRICS_FILE
     if metrics.is_file():
-        with replacing(metrics) as partial:
-            partial.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        write_json_atomic(metrics, result)

@@ -149,12 +149,13 @@ def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
     """`changed`: the keys overridden on this command line (only SAFE_ON_RESUME ones get this far)."""
     from litmlp.checkpoint import load_checkpoint
     from litmlp.runtime.resume import SAVED_AT_KEY
-    from litmlp.runtime.trust import load_run_config
+    from litmlp.runtime.trust import stored_run_config
 
     run_dir = Path(cfg.resume)
     checkpoint_path = run_dir / LAST_CHECKPOINT
     # trusted_targets from the command line only: a value stored in the checkpoint never widens trust.
-    config = load_run_config(checkpoint_path, list(cfg.trusted_targets))
+    checkpoint = load_checkpoint(checkpoint_path)
+    config = stored_run_config(checkpoint, checkpoint_path, list(cfg.trusted_targets))
     for key in changed:
         OmegaConf.update(config, key, OmegaConf.select(cfg, key), merge=False)
     with open_dict(config):
@@ -171,5 +172,5 @@ def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
         more_steps = "trainer.max_steps" in changed and config.trainer.max_steps > finished["global_step"]
         if more_epochs or more_steps:
             finished = None
-    saved_at = load_checkpoint(checkpoint_path).get(SAVED_AT_KEY)
+    saved_at = checkpoint.get(SAVED_AT_KEY)
     return Resume(run_dir, config, saved_at, finished)

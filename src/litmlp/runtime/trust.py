@@ -237,11 +237,17 @@ def check_stored_config(tree: Any, source: str, trusted: Sequence[str] = ()) -> 
 
 
 def load_run_config(path: str | Path, trusted_targets: Sequence[str]) -> DictConfig:
-    """The run config stored in the checkpoint at `path`, refused if it holds interpolations or targets
-    outside the allow-list. The one place litmlp reads a stored config."""
+    """The run config stored in the checkpoint at `path` (see `stored_run_config`)."""
+    return stored_run_config(load_checkpoint(path), path, trusted_targets)
+
+
+def stored_run_config(
+    checkpoint: dict[str, Any], path: str | Path, trusted_targets: Sequence[str]
+) -> DictConfig:
+    """The run config stored in `checkpoint` (read from `path`), refused if it holds interpolations or
+    targets outside the allow-list. The one place litmlp reads a stored config."""
     from omegaconf import OmegaConf
 
-    checkpoint = load_checkpoint(path)
     stored = checkpoint.get(CONFIG_KEY)
     if not isinstance(stored, dict):
         raise LitmlpError(f"{path} holds no run config ({CONFIG_KEY}): was it written by litmlp train?")
