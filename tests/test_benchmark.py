@@ -48,3 +48,31 @@ def test_benchmark_runs_every_variant_and_writes_its_json(tmp_path):
     assert results["end_to_end"]["epochs"] >= 1
     assert "d/b" in result.stdout
     assert "litmlp --help" in result.stdout
+
+
+@pytest.mark.slow
+def test_default_training_on_a_small_public_table_is_within_3_points_of_scikit_learn(tmp_path):
+    out = tmp_path / "compare.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "compare_tables.py"),
+            "--tables",
+            "iris",
+            "--seeds",
+            "1",
+            "--json",
+            str(out),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (iris,) = json.loads(out.read_text())["tables"]
+    assert (iris["rows"], iris["classes"]) == (150, 3)
+    assert iris["gap"] <= 0.03, iris
+    assert "largest gap" in result.stdout

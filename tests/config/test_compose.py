@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from hydra.utils import instantiate
 
 from litmlp.config import config_dir
-from litmlp.tasks.build import build_callbacks, build_datamodule, build_loggers, build_model
+from litmlp.tasks.build import (
+    build_callbacks,
+    build_datamodule,
+    build_loggers,
+    build_model,
+    build_trainer,
+    data_sizes,
+)
 from tests.helpers.tables import write_flowers
 
 CONF = config_dir()
@@ -51,12 +57,14 @@ def test_model_suboptions_build_an_optimizer(make_config, group):
 def test_trainer_option_composes(make_config, option):
     cfg = make_config(f"trainer={option}")
     assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
-    assert cfg.trainer.max_epochs == 20
+    with data_sizes(build_datamodule(cfg.data)):  # the default data: 55 batches, so 20 epochs
+        assert cfg.trainer.max_epochs == 20
 
 
 @pytest.mark.parametrize("option", ["default", "cpu"])
 def test_trainer_option_builds_here(make_config, option):
-    trainer = instantiate(make_config(f"trainer={option}").trainer, logger=False)
+    cfg = make_config(f"trainer={option}")
+    trainer = build_trainer(cfg.trainer, [], [], build_datamodule(cfg.data))
     assert trainer.max_epochs == 20
 
 
@@ -83,7 +91,7 @@ def test_experiment_option_composes_and_builds(make_config, option):
 def test_debug_option_composes_and_builds_a_trainer(make_config, option):
     cfg = make_config(f"debug={option}")
     assert cfg.task_name == "debug"
-    instantiate(cfg.trainer, callbacks=build_callbacks(cfg.callbacks), logger=False)
+    build_trainer(cfg.trainer, build_callbacks(cfg.callbacks), [], build_datamodule(cfg.data))
 
 
 def test_eval_config_composes(make_config):

@@ -8,7 +8,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from litmlp.data import SyntheticDataModule, make_spirals
+from litmlp.data.tabular import auto_batch_size
 from litmlp.errors import LitmlpError
+from litmlp.tasks.build import epochs_for_steps
 
 
 @pytest.fixture
@@ -86,3 +88,22 @@ def test_bad_fractions_are_refused_with_the_key_names(make_config, val, test):
     with pytest.raises(Exception, match=r"data\.val_fraction") as raised:
         instantiate(cfg.data)
     assert isinstance(raised.value.__cause__ or raised.value, LitmlpError)
+
+
+@pytest.mark.parametrize(
+    ("rows", "batch"), [(10, 16), (105, 16), (300, 32), (600, 64), (1257, 128), (7000, 128), (10**7, 128)]
+)
+def test_default_batch_size_gives_a_small_table_several_steps_per_epoch(rows, batch):
+    assert auto_batch_size(rows) == batch
+
+
+def test_training_budget_is_20_epochs_or_1000_steps_whichever_is_longer():
+    small = SyntheticDataModule(num_samples=150)  # 106 training rows: batch 16, 7 batches per epoch
+    small.setup("fit")
+    assert (small.batch_size, len(small.train_dataloader())) == (16, 7)
+    assert epochs_for_steps(small, 1000, 20) == 143
+    default = SyntheticDataModule()  # 7,000 training rows: batch 128, 55 batches, 20 epochs are 1,100 steps
+    default.setup("fit")
+    assert (default.batch_size, epochs_for_steps(default, 1000, 20)) == (128, 20)
+    assert SyntheticDataModule(batch_size=7000).batch_size == 7000  # a number given is kept
+    assert epochs_for_steps(None, 1000, 20) == 20  # nothing fitted (eval, predict)

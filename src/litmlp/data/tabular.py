@@ -6,6 +6,7 @@ batching lives here, so a new dataset is one small class and one yaml file.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -14,6 +15,18 @@ import torch
 
 from litmlp.data.loader import EpochBatchSampler, InMemoryLoader
 from litmlp.errors import LitmlpError
+
+log = logging.getLogger(__name__)
+
+
+def auto_batch_size(num_rows: int) -> int:
+    """The default batch size for `num_rows` training rows: a power of two from 16 to 128, at most
+    `num_rows / 8`, so that even a table of a hundred rows gets several optimizer steps per epoch while a
+    large one trains in batches of 128."""
+    size = 16
+    while size < 128 and size * 2 * 8 <= num_rows:
+        size *= 2
+    return size
 
 
 def stratified_split(
@@ -39,7 +52,7 @@ class TabularDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         eval_batch_size: int = 1024,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
@@ -56,6 +69,7 @@ class TabularDataModule(pl.LightningDataModule):
                 f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must be "
                 "fractions that leave rows for training"
             )
+        # None: chosen from the training split's size in `setup` (`auto_batch_size`).
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.val_fraction = val_fraction
@@ -140,6 +154,13 @@ class TabularDataModule(pl.LightningDataModule):
                 )
         if self.feature_mean is None or self.feature_std is None:
             self.feature_mean, self.feature_std = self._fit_scaler(raw["train"][0])
+        if self.batch_size is None:
+            self.batch_size = auto_batch_size(len(raw["train"][1]))
+            log.info(
+                "Batch size %d for %d training rows (data.batch_size=N sets it)",
+                self.batch_size,
+                len(raw["train"][1]),
+            )
         self._raw_splits = raw
 
     def _fit_scaler(self, train_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +187,8 @@ class TabularDataModule(pl.LightningDataModule):
         return self._splits[name]
 
     def _loader(self, name: str, *, train: bool) -> InMemoryLoader:
-        features, targets = self.split(name)
+        features, targets = self.split(name)  # sets up: the batch size is chosen by then
+        assert self.batch_size is not None
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         sampler = EpochBatchSampler(

@@ -9,6 +9,7 @@ in its yaml (`num_inputs: ${datamodule:num_features}`, read from the built DataM
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,20 +47,49 @@ def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
     return datamodule
 
 
+def epochs_for_steps(data: Any, steps: int, at_least: int) -> int:
+    """The epochs that give `steps` optimizer steps over `data`'s training batches, and no fewer than
+    `at_least`: a table of a few hundred rows has few batches per epoch and needs more passes. Without a
+    DataModule (eval, predict: nothing is fitted), or when its training loader has no length, `at_least`."""
+    if data is None or not hasattr(data, "train_dataloader"):
+        return at_least
+    try:
+        per_epoch = len(data.train_dataloader())
+    except TypeError:  # an iterable dataset: its length is unknown
+        return at_least
+    return max(at_least, math.ceil(steps / max(per_epoch, 1)))
+
+
 @contextmanager
 def data_sizes(data: Any) -> Iterator[None]:
-    """`${datamodule:NAME}` reads `data.NAME` while the block runs (the model's sizes come from the data)."""
+    """While the block runs, `${datamodule:NAME}` reads `data.NAME` (the model's sizes come from the data)
+    and `${epochs_for_steps:STEPS,AT_LEAST}` is `epochs_for_steps(data, STEPS, AT_LEAST)`."""
     OmegaConf.register_new_resolver("datamodule", lambda name: getattr(data, name), replace=True)
+    OmegaConf.register_new_resolver(
+        "epochs_for_steps", lambda steps, at_least: epochs_for_steps(data, steps, at_least), replace=True
+    )
     try:
         yield
     finally:
         OmegaConf.clear_resolver("datamodule")
+        OmegaConf.clear_resolver("epochs_for_steps")
 
 
 def resolved(cfg: DictConfig, data: Any) -> dict[str, Any]:
     """The config as plain values, sizes from the data filled in: what a checkpoint stores."""
     with data_sizes(data):
         return cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+
+
+def with_data_choices(config: dict[str, Any], data: Any) -> dict[str, Any]:
+    """`config` with `data.batch_size: null` replaced by the batch size the DataModule chose in `setup`
+    (its `batch_size` attribute, the name Lightning's batch-size finder tunes): the checkpoint, HPARAMS and a
+    resumed run see the value that was used."""
+    data_config = config.get("data")
+    chosen = getattr(data, "batch_size", None)
+    if isinstance(data_config, dict) and data_config.get("batch_size", 0) is None and isinstance(chosen, int):
+        config = {**config, "data": {**data_config, "batch_size": chosen}}
+    return config
 
 
 def build_model(model_cfg: DictConfig, data: Any) -> pl.LightningModule:
@@ -114,8 +144,12 @@ def build_loggers(logger_cfg: DictConfig) -> list[Logger]:
     return [instantiate(cfg, _convert_="all") for cfg in logger_cfg.values() if cfg]
 
 
-def build_trainer(trainer_cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Logger]) -> pl.Trainer:
+def build_trainer(
+    trainer_cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Logger], data: Any = None
+) -> pl.Trainer:
+    """`data`: the set-up DataModule a training budget is measured against (`${epochs_for_steps:...}`)."""
     if not loggers:
         # LearningRateMonitor refuses to run without a logger; `logger=none` should simply not record rates.
         callbacks = [callback for callback in callbacks if not isinstance(callback, LearningRateMonitor)]
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    with data_sizes(data):
+        return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)

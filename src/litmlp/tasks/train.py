@@ -21,6 +21,7 @@ from litmlp.tasks.build import (
     build_trainer,
     quiet_lightning,
     resolved,
+    with_data_choices,
 )
 from litmlp.tasks.results import load_weights, report_training
 
@@ -40,9 +41,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = build_model(cfg.model, datamodule)
     if cfg.ckpt_path:  # fine-tuning: start from these weights, with a fresh optimizer and counters
         load_weights(model, load_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
-    config = resolved(cfg, datamodule)
+    config = with_data_choices(resolved(cfg, datamodule), datamodule)
     callbacks = [*build_callbacks(cfg.callbacks), RunRecord(config)]
-    trainer = build_trainer(cfg.trainer, callbacks, build_loggers(cfg.logger))
+    trainer = build_trainer(cfg.trainer, callbacks, build_loggers(cfg.logger), datamodule)
 
     net = getattr(model, "net", None)
     name = type(model).__name__ + (f"({type(net).__name__})" if isinstance(net, torch.nn.Module) else "")
