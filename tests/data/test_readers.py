@@ -59,17 +59,29 @@ def test_header_only_file(tmp_path):
     refused(f"{path} has a header but no rows", path)
 
 
-def test_non_numeric_feature_names_column_and_row(tmp_path):
-    path = write_csv(
-        tmp_path / "n.csv", ["a", "b", "species"], [[1, 2, "x"], [3, "tall", "y"], [5, "?", "x"]]
-    )
-    refused(f"{path}: column 'b' row 2: 'tall' is not a number", path)
+def test_a_stray_text_in_a_column_of_numbers_names_column_and_row(tmp_path):
+    # 29 numbers and one word: a typo in a numeric column, not a column of categories.
+    rows = [[i, i % 7, SPECIES[i % 3]] for i in range(30)]
+    rows[12][1] = "tall"
+    path = write_csv(tmp_path / "n.csv", ["a", "b", "species"], rows)
+    refused(f"{path}: column 'b' row 13: 'tall' is not a number", path)
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
-def test_non_finite_values(tmp_path, value):
+@pytest.mark.parametrize(("value", "shown"), [("inf", "inf"), ("-inf", "-inf"), ("1e300", "1e+300")])
+def test_values_beyond_float32_are_refused(tmp_path, value, shown):
     path = write_csv(tmp_path / "f.csv", ["a", "species"], [[1, "x"], [value, "y"]])
-    refused(f"{path}: column 'a' row 2: {value} is not a finite number", path)
+    refused(f"{path}: column 'a' row 2: {shown} is not a finite float32 number", path)
+
+
+@pytest.mark.parametrize("value", ["", "nan", "NA", "null"])
+def test_a_missing_value_is_refused_naming_the_column_and_the_option(tmp_path, value):
+    path = write_csv(
+        tmp_path / "f.csv", ["a", "b", "species"], [[1, 2, "x"], [3, value, "y"], [4, value, "x"]]
+    )
+    refused(
+        f"{path}: missing values in column 'b' (2 rows, the first is row 2); set data.missing=impute",
+        path,
+    )
 
 
 def test_missing_target_column(tmp_path):
@@ -82,9 +94,16 @@ def test_ragged_row(tmp_path):
     refused(f"{path}: row 2 has 2 fields, the header has 3", path)
 
 
-def test_empty_label(tmp_path):
-    path = write_csv(tmp_path / "l.csv", ["a", "species"], [[1, "x"], [2, ""]])
-    refused(f"{path}: column 'species' row 2 is empty", path)
+def test_rows_without_a_label_are_left_out_and_counted(tmp_path, caplog):
+    rows = [[i, SPECIES[i % 3]] for i in range(60)] + [[7, ""], [8, "NA"]]
+    path = write_csv(tmp_path / "l.csv", ["a", "species"], rows)
+    datamodule = FileDataModule(str(path), target="species")
+    datamodule.setup()
+    assert sum(len(datamodule.split(name)[1]) for name in ("train", "val", "test")) == 60
+    assert datamodule.classes == list(SPECIES)
+    assert f"{path}: 2 row(s) without a 'species' value left out (first: row 61)" in caplog.text
+    unlabelled = write_csv(tmp_path / "u.csv", ["a", "species"], [[1, ""], [2, ""]])
+    refused(f"{unlabelled}: column 'species' has no values (all 2 rows are empty)", unlabelled)
 
 
 def test_class_too_small_for_a_stratified_split(tmp_path):
@@ -120,27 +139,28 @@ def test_empty_validation_file(tmp_path):
     refused(f"{val} has a header but no rows", write_flowers(tmp_path / "f.csv"), val_path=str(val))
 
 
-def test_parquet_is_read_and_its_nulls_are_refused(tmp_path):
-    good = tmp_path / "good.parquet"
-    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "species": ["x", "y", "x"]}), good)
-    table = read_table(good, "species")
-    assert table.features.tolist() == [[1.0], [2.0], [3.0]]
+def test_parquet_numbers_texts_and_nulls_are_read_as_cells(tmp_path):
+    path = tmp_path / "t.parquet"
+    columns = {"a": [1.0, None, 3.0], "n": [1, 2, None], "c": ["p", None, "q"], "species": ["x", "y", "x"]}
+    pq.write_table(pa.table(columns), path)
+    table = read_table(path, "species")
+    assert table.cells["a"].numbers is not None
+    assert np.isnan(table.cells["a"].numbers[1])
+    assert table.cells["n"].numbers.tolist()[:2] == [1.0, 2.0]
+    assert table.cells["c"].texts == ["p", None, "q"]
     assert table.labels == ["x", "y", "x"]
-    bad = tmp_path / "bad.parquet"
-    pq.write_table(pa.table({"a": [1.0, None, 3.0], "species": ["x", "y", "x"]}), bad)
-    with pytest.raises(LitmlpError, match=r"bad\.parquet: column 'a' row 2 is empty"):
-        read_table(bad, "species")
-    text = tmp_path / "text.parquet"
-    pq.write_table(pa.table({"a": ["p", "q"], "species": ["x", "y"]}), text)
-    with pytest.raises(LitmlpError, match=r"column 'a' is of type string, not a number"):
-        read_table(text, "species")
+    dates = tmp_path / "dates.parquet"
+    pq.write_table(pa.table({"d": pa.array([0, 1], pa.date32()), "species": ["x", "y"]}), dates)
+    with pytest.raises(LitmlpError, match=r"column 'd' is of type date32\[day\], not a number or text"):
+        read_table(dates, "species")
 
 
 def test_npz_is_read_and_pickled_arrays_are_refused(tmp_path):
     good = tmp_path / "good.npz"
     np.savez(good, x=np.arange(6.0).reshape(3, 2), y=np.array(["b", "a", "b"]))
     table = read_table(good, target=None)
-    assert table.features.shape == (3, 2)
+    assert table.feature_names == ["x0", "x1"]
+    assert table.cells["x1"].numbers.tolist() == [1.0, 3.0, 5.0]
     assert table.labels == ["b", "a", "b"]
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, x=np.array([{"a": 1}], dtype=object), y=np.array([0]))

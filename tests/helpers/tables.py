@@ -39,3 +39,21 @@ def write_flowers(path: Path, count: int = 600, seed: int = 0, with_target: bool
         for row, label in zip(features, species, strict=True)
     ]
     return write_csv(path, [*header, "species"] if with_target else header, rows)
+
+
+SHOP_HEADER = ["age", "income", "color", "store", "bought"]
+
+
+def write_shop(path: Path, count: int = 300, seed: int = 0, with_gaps: bool = True) -> Path:
+    """A table as real ones come: a text column (`color`), an integer-coded category (`store`), numbers
+    with gaps (`age`; `color` too). Whether a customer `bought` depends on the two categories only."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(count):
+        color, store = ("red", "green", "blue")[i % 3], int(rng.integers(1, 4))
+        bought = "yes" if (color == "red") != (store == 2) else "no"
+        age = "" if with_gaps and i % 17 == 0 else f"{rng.normal(40, 10):.1f}"
+        rows.append(
+            [age, f"{rng.normal(50, 15):.2f}", "" if with_gaps and i % 23 == 0 else color, store, bought]
+        )
+    return write_csv(path, SHOP_HEADER, rows)

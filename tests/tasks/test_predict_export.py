@@ -90,7 +90,7 @@ def test_predict_refuses_input_missing_a_feature(flowers_run, tmp_path):
     )
     assert result.returncode == 1
     assert (
-        "few.csv: feature column 'petal_length' not found; the checkpoint was trained on 4 features"
+        "few.csv: feature column 'petal_length' not found; the checkpoint was trained on 4 feature columns"
         in result.stderr
     )
     assert not (tmp_path / "o.csv").exists()

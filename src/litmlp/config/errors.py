@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from hydra.errors import InstantiationException, MissingConfigException, OverrideParseException
-from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 
 def _first_line(text: str) -> str:
@@ -66,7 +72,7 @@ def describe_config_error(error: BaseException) -> str:
         key = cause.full_key or "?"
         if isinstance(cause, MissingMandatoryValue):
             return f"missing required value '{key}' (set it on the command line: {key}=...)"
-        if isinstance(cause, ConfigKeyError):
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
             return f"unknown config key '{key}' (check the spelling; add a new key with '+{key}=...')"
         if isinstance(cause, ValidationError):
             return f"invalid value for '{key}': {_first_line(cause.msg or str(cause))}"

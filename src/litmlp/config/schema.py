@@ -59,8 +59,9 @@ class EvalConfig:
     callbacks: dict[str, Any] = field(default_factory=dict)
     logger: dict[str, Any] = field(default_factory=dict)
     paths: PathsConfig = field(default_factory=PathsConfig)
-    # The run's own data and model, from the config stored in the checkpoint.
-    data: Any = None
+    # The run's own data and model, from the config stored in the checkpoint. `data.KEY=...` on the command
+    # line changes one of its data settings: `data.path=other.csv` tests the checkpoint on other rows.
+    data: dict[str, Any] = field(default_factory=dict)
     model: Any = None
 
 

@@ -1,32 +1,77 @@
-"""Reading user tables (CSV, Parquet, NumPy .npz) into features and labels, refusing bad data.
+"""Reading user tables (CSV, Parquet, NumPy .npz) into raw cells and labels, refusing bad data.
 
+The cells are numbers, texts (categories) or missing; `litmlp.data.columns` turns them into features.
 Every problem is a `LitmlpError` that names the file, the column and the first offending row (rows are
 counted from 1, the header not included), so nothing is ever trained on data that was silently coerced.
+Rows without a target value are left out, with their count in the log.
 Nothing here executes code from the file: .npz files are read with `allow_pickle=False`.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from litmlp.data.columns import MISSING_TEXT, Cells
 from litmlp.errors import LitmlpError
+
+log = logging.getLogger(__name__)
 
 FORMATS = (".csv", ".parquet", ".npz")
 
 
 @dataclass
 class Table:
-    features: np.ndarray  # float32 [rows, features]
+    """A table's feature columns as raw cells (encoded later: `litmlp.data.columns`) and its labels."""
+
+    cells: dict[str, Cells]  # feature columns, in order
     labels: list[str] | None  # the target column as text, None when the file has no target
-    feature_names: list[str]
     path: Path
+    rows: np.ndarray  # each row's number in the file (from 1, the header not counted)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.cells)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, rows: np.ndarray) -> Table:
+        """The table's rows at these positions."""
+        return Table(
+            {name: cells.take(rows) for name, cells in self.cells.items()},
+            None if self.labels is None else [self.labels[i] for i in rows.tolist()],
+            self.path,
+            self.rows[rows],
+        )
+
+
+def _drop_missing_targets(table: Table, target: str | None) -> Table:
+    """Rows without a target value teach nothing: they are left out, and the log says how many."""
+    if table.labels is None:
+        return table
+    keep = np.array([label not in MISSING_TEXT for label in table.labels], dtype=bool)
+    if keep.all():
+        return table
+    dropped = int((~keep).sum())
+    if not keep.any():
+        raise LitmlpError(f"{table.path}: column '{target}' has no values (all {dropped} rows are empty)")
+    log.warning(
+        "%s: %d row(s) without a '%s' value left out (first: row %d)",
+        table.path,
+        dropped,
+        target,
+        table.rows[~keep][0],
+    )
+    return table.take(np.flatnonzero(keep))
 
 
 def read_table(
@@ -36,9 +81,11 @@ def read_table(
     require_target: bool = True,
     encoding: str = "utf-8",
     encoding_option: str = "data.encoding",
+    keep_unlabelled: bool = False,
 ) -> Table:
     """Read `path`; its feature columns are `features`, or every column but `target`. `encoding` is a CSV
-    file's text encoding; `encoding_option` names the setting that chooses it, for error messages."""
+    file's text encoding; `encoding_option` names the setting that chooses it, for error messages. Rows
+    without a target value are left out unless `keep_unlabelled` (prediction)."""
     path = Path(path)
     if not path.is_file():
         raise LitmlpError(f"data file not found: {path}")
@@ -46,12 +93,14 @@ def read_table(
         raise LitmlpError(f"{path} is empty")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, target, features, require_target, encoding, encoding_option)
-    if suffix == ".parquet":
-        return _read_parquet(path, target, features, require_target)
-    if suffix == ".npz":
-        return _read_npz(path, features, require_target)
-    raise LitmlpError(f"{path}: unsupported file type '{suffix}' (use one of {', '.join(FORMATS)})")
+        table = _read_csv(path, target, features, require_target, encoding, encoding_option)
+    elif suffix == ".parquet":
+        table = _read_parquet(path, target, features, require_target)
+    elif suffix == ".npz":
+        table = _read_npz(path, features, require_target)
+    else:
+        raise LitmlpError(f"{path}: unsupported file type '{suffix}' (use one of {', '.join(FORMATS)})")
+    return table if keep_unlabelled else _drop_missing_targets(table, target)
 
 
 def _columns(
@@ -68,16 +117,6 @@ def _columns(
     if not names:
         raise LitmlpError(f"{path}: no feature columns besides the target '{target}'")
     return names, target
-
-
-def _number(path: Path, column: str, row: int, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise LitmlpError(f"{path}: column '{column}' row {row}: '{text}' is not a number") from None
-    if not math.isfinite(value):
-        raise LitmlpError(f"{path}: column '{column}' row {row}: {text} is not a finite number")
-    return value
 
 
 def _undecodable_line(path: Path, encoding: str) -> tuple[int, str]:
@@ -144,6 +183,16 @@ def iter_csv_rows(
     return header, rows()
 
 
+def _column_cells(texts: list[str]) -> Cells:
+    """One column's texts: numbers when every cell is one (a fast path for big numeric tables)."""
+    if not any("_" in text for text in texts):
+        try:
+            return Cells(numbers=np.asarray(texts, dtype=np.float64))
+        except ValueError:
+            pass
+    return Cells.from_texts(texts)
+
+
 def parse_csv_rows(
     path: Path,
     header: list[str],
@@ -151,23 +200,25 @@ def parse_csv_rows(
     names: list[str],
     target: str | None,
     limit: int | None = None,
-) -> tuple[np.ndarray, list[str] | None]:
-    """Up to `limit` rows of `rows` as float32 features and label texts."""
+) -> Table:
+    """Up to `limit` rows of `rows`: the `names` columns as cells, the `target` column as label texts."""
     positions = [header.index(name) for name in names]
     target_position = header.index(target) if target is not None else None
-    values: list[list[float]] = []
+    columns: list[list[str]] = [[] for _ in names]
     labels: list[str] = []
+    numbers: list[int] = []
     for number, row in rows:
-        values.append([_number(path, names[i], number, row[p].strip()) for i, p in enumerate(positions)])
+        for column, position in zip(columns, positions, strict=True):
+            column.append(row[position])
         if target_position is not None:
-            label = row[target_position].strip()
-            if not label:
-                raise LitmlpError(f"{path}: column '{target}' row {number} is empty")
-            labels.append(label)
-        if limit is not None and len(values) == limit:
+            labels.append(row[target_position].strip())
+        numbers.append(number)
+        if limit is not None and len(numbers) == limit:
             break
-    features = np.asarray(values, dtype=np.float32).reshape(len(values), len(names))
-    return features, (labels if target_position is not None else None)
+    cells = {name: _column_cells(column) for name, column in zip(names, columns, strict=True)}
+    return Table(
+        cells, labels if target_position is not None else None, path, np.asarray(numbers, dtype=np.int64)
+    )
 
 
 def _read_csv(
@@ -180,14 +231,27 @@ def _read_csv(
 ) -> Table:
     header, rows = iter_csv_rows(path, encoding, encoding_option)
     names, target = _columns(path, header, target, features, require_target)
-    values, labels = parse_csv_rows(path, header, rows, names, target)
-    if len(values) == 0:
+    table = parse_csv_rows(path, header, rows, names, target)
+    if len(table) == 0:
         raise LitmlpError(f"{path} has a header but no rows")
-    return Table(values, labels, names, path)
+    return table
 
 
-def _first_bad_row(column: np.ndarray) -> int:
-    return int(np.flatnonzero(~np.isfinite(column))[0]) + 1
+def _parquet_cells(path: Path, name: str, column: Any) -> Cells:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return Cells(
+            texts=[None if v is None or v.strip() in MISSING_TEXT else v.strip() for v in column.to_pylist()]
+        )
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        values = pc.fill_null(column.cast(pa.float64()), float("nan"))
+        return Cells(numbers=values.to_numpy())
+    raise LitmlpError(f"{path}: column '{name}' is of type {kind}, not a number or text")
 
 
 def _read_parquet(
@@ -204,27 +268,11 @@ def _read_parquet(
     names, target = _columns(path, table.column_names, target, features, require_target)
     if table.num_rows == 0:
         raise LitmlpError(f"{path} has columns but no rows")
-    columns = []
-    for name in names:
-        column = table.column(name)
-        if column.null_count:
-            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]) + 1
-            raise LitmlpError(f"{path}: column '{name}' row {row} is empty")
-        try:
-            values = column.to_numpy().astype(np.float64)
-        except (TypeError, ValueError):
-            raise LitmlpError(f"{path}: column '{name}' is of type {column.type}, not a number") from None
-        if not np.isfinite(values).all():
-            raise LitmlpError(f"{path}: column '{name}' row {_first_bad_row(values)} is not a finite number")
-        columns.append(values)
+    cells = {name: _parquet_cells(path, name, table.column(name)) for name in names}
     labels = None
     if target is not None:
-        label_column = table.column(target)
-        if label_column.null_count:
-            row = int(np.flatnonzero(label_column.is_null().to_numpy(zero_copy_only=False))[0]) + 1
-            raise LitmlpError(f"{path}: column '{target}' row {row} is empty")
-        labels = [str(value) for value in label_column.to_pylist()]
-    return Table(np.stack(columns, axis=1).astype(np.float32), labels, names, path)
+        labels = ["" if value is None else str(value).strip() for value in table.column(target).to_pylist()]
+    return Table(cells, labels, path, np.arange(1, table.num_rows + 1))
 
 
 def _read_npz(path: Path, features: Sequence[str] | None, require_target: bool) -> Table:
@@ -242,21 +290,23 @@ def _read_npz(path: Path, features: Sequence[str] | None, require_target: bool) 
         raise LitmlpError(f"{path}: no array 'y' (labels) in the .npz file (arrays: {', '.join(present)})")
     if values.ndim != 2 or len(values) == 0:
         raise LitmlpError(f"{path}: 'x' must be a non-empty 2-D array, got shape {values.shape}")
-    if not np.issubdtype(values.dtype, np.number):
-        raise LitmlpError(f"{path}: 'x' holds {values.dtype} values, not numbers")
+    if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+        raise LitmlpError(f"{path}: 'x' holds {values.dtype} values, not real numbers")
     names = list(features) if features else [f"x{i}" for i in range(values.shape[1])]
     if len(names) != values.shape[1]:
         raise LitmlpError(f"{path}: {len(names)} feature names for {values.shape[1]} columns of 'x'")
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise LitmlpError(f"{path}: column '{names[column]}' row {row + 1} is not a finite number")
     labels = None
     if labels_array is not None:
         if labels_array.shape != (len(values),):
             raise LitmlpError(f"{path}: 'y' has shape {labels_array.shape}, expected ({len(values)},)")
-        labels = [str(value) for value in labels_array.tolist()]
-    return Table(values.astype(np.float32), labels, names, path)
+        labels = ["" if _is_nan(value) else str(value) for value in labels_array.tolist()]
+    columns = values.astype(np.float64)
+    cells = {name: Cells(numbers=columns[:, i]) for i, name in enumerate(names)}
+    return Table(cells, labels, path, np.arange(1, len(values) + 1))
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def class_names(labels: Sequence[str]) -> list[str]:

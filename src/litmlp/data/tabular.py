@@ -6,6 +6,8 @@ batching lives here, so a new dataset is one small class and one yaml file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from typing import Any
@@ -88,6 +90,8 @@ class TabularDataModule(pl.LightningDataModule):
         # `load` may name the features and classes; otherwise they are numbered.
         self.feature_names: list[str] | None = None
         self.classes: list[str] | None = None
+        self._fingerprint: str | None = None
+        self._fingerprint_checked: str | None = None
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return all rows as (features float32 [N, F], labels int64 [N] in 0..C-1).
@@ -105,6 +109,27 @@ class TabularDataModule(pl.LightningDataModule):
                 self.classes = [str(i) for i in range(int(targets.max()) + 1)]
             self._rows = features, targets
         return self._rows
+
+    def reset_rows(self) -> None:
+        """Forget the loaded rows and splits (not the scaling): the next use loads them again."""
+        self._rows = None
+        self._raw_splits = None
+        self._splits = {}
+        self._fingerprint = None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the training rows as the model sees them before scaling (features and labels) and of
+        the schema (feature and class names): equal fingerprints, equal training data."""
+        if self._fingerprint is None:
+            self.setup()
+            assert self._raw_splits is not None
+            features, targets = self._raw_splits["train"]
+            digest = hashlib.sha256(json.dumps([self.feature_names, self.classes]).encode())
+            digest.update(features.contiguous().numpy().tobytes())
+            digest.update(targets.contiguous().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
     @property
     def num_features(self) -> int:
@@ -230,6 +255,7 @@ class TabularDataModule(pl.LightningDataModule):
             "feature_std": self.feature_std,
             "feature_names": self.feature_names,
             "classes": self.classes,
+            "fingerprint": self.fingerprint,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -248,3 +274,16 @@ class TabularDataModule(pl.LightningDataModule):
         self.feature_mean = state_dict["feature_mean"]
         self.feature_std = state_dict["feature_std"]
         self._splits = {}
+        stored = state_dict.get("fingerprint")
+        if (
+            stored and stored != self._fingerprint_checked
+        ):  # once per checkpoint (Lightning may restore twice)
+            self._fingerprint_checked = stored
+            if stored != self.fingerprint:
+                log.warning(
+                    "%s: these are not the rows the checkpoint was trained on (data fingerprint %s here, "
+                    "%s in the checkpoint)",
+                    self.source,
+                    self.fingerprint[:12],
+                    stored[:12],
+                )

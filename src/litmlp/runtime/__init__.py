@@ -114,7 +114,9 @@ def _complete(command: str, cfg: DictConfig) -> DictConfig:
     with open_dict(cfg):
         if command in FROM_CHECKPOINT:
             stored = load_run_config(cfg.ckpt_path, trusted)
-            cfg.data, cfg.model = stored.data, stored.model
+            # The command line's `data.KEY=...` (eval) applies on top of the stored data settings.
+            changes = cfg.data if command == "eval" and cfg.data else {}
+            cfg.data, cfg.model = OmegaConf.merge(stored.data, changes), stored.model
         elif command == "train" and cfg.ckpt_path:
             load_run_config(
                 cfg.ckpt_path, trusted

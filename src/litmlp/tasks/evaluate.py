@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig
 
+from litmlp.checkpoint import DATA_KEY, load_checkpoint
 from litmlp.tasks.build import (
     build_callbacks,
     build_datamodule,
@@ -30,6 +31,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg.data)
+    # The training run's data state first (its column encoding and scaling): the model's input size
+    # follows the encoding it was trained with, not one fitted on these rows.
+    data_state = load_checkpoint(cfg.ckpt_path).get(DATA_KEY)
+    if isinstance(data_state, dict):
+        datamodule.load_state_dict(data_state)
     model = build_model(cfg.model, datamodule)
     trainer = build_trainer(cfg.trainer, build_callbacks(cfg.callbacks), build_loggers(cfg.logger))
     # Lightning restores the weights and the DataModule's state (the training split's scaling) from it.

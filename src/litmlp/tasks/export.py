@@ -83,6 +83,9 @@ def export(cfg: DictConfig) -> dict[str, Any]:
             "inputs": trained.feature_names,
             "outputs": trained.classes,
             "returns": "class probabilities; inputs are raw (unstandardised) features",
+            # How a table's columns become the inputs: a number as it is (a missing one: `fill`, plus a
+            # `<name>_missing` 0/1 input when `indicator`), a category as one 0/1 input per `categories`.
+            "encoding": trained.encoder.state(),
         }
     )
     sample = _sample_rows(trained, cfg.sample_rows)

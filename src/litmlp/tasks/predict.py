@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from litmlp.data.readers import iter_csv_rows, parse_csv_rows, read_table
+from litmlp.data.columns import MISSING_TEXT
+from litmlp.data.readers import Table, iter_csv_rows, parse_csv_rows, read_table
 from litmlp.errors import LitmlpError
 from litmlp.files import replacing
 from litmlp.tasks.trained_model import TrainedModel, load_trained_model
@@ -24,39 +25,43 @@ from litmlp.tasks.trained_model import TrainedModel, load_trained_model
 log = logging.getLogger(__name__)
 
 
-def _csv_batches(
-    path: Path, trained: TrainedModel, batch_size: int, encoding: str
-) -> Iterator[tuple[np.ndarray, list[str] | None]]:
+def _csv_batches(path: Path, trained: TrainedModel, batch_size: int, encoding: str) -> Iterator[Table]:
     header, rows = iter_csv_rows(path, encoding, "encoding")
-    missing = [name for name in trained.feature_names if name not in header]
+    missing = [name for name in trained.columns if name not in header]
     if missing:
         raise LitmlpError(
             f"{path}: feature column '{missing[0]}' not found; the checkpoint was trained on "
-            f"{len(trained.feature_names)} features: {', '.join(trained.feature_names)}"
+            f"{len(trained.columns)} feature columns: {', '.join(trained.columns)}"
         )
     target = trained.target if trained.target in header else None
     while True:
-        features, labels = parse_csv_rows(path, header, rows, trained.feature_names, target, limit=batch_size)
-        if len(features) == 0:
+        table = parse_csv_rows(path, header, rows, trained.columns, target, limit=batch_size)
+        if len(table) == 0:
             return
-        yield features, labels
+        yield table
 
 
-def _table_batches(
-    path: Path, trained: TrainedModel, batch_size: int, encoding: str
-) -> Iterator[tuple[np.ndarray, list[str] | None]]:
-    names = trained.feature_names if path.suffix.lower() != ".npz" else None
+def _table_batches(path: Path, trained: TrainedModel, batch_size: int, encoding: str) -> Iterator[Table]:
+    npz = path.suffix.lower() == ".npz"
     table = read_table(
-        path, trained.target, names, require_target=False, encoding=encoding, encoding_option="encoding"
+        path,
+        trained.target,
+        None if npz else trained.columns,
+        require_target=False,
+        encoding=encoding,
+        encoding_option="encoding",
+        keep_unlabelled=True,
     )
-    if table.features.shape[1] != len(trained.feature_names):
+    if len(table.cells) != len(trained.columns):
         raise LitmlpError(
-            f"{path} has {table.features.shape[1]} feature columns, the checkpoint was trained on "
-            f"{len(trained.feature_names)}"
+            f"{path} has {len(table.cells)} feature columns, the checkpoint was trained on "
+            f"{len(trained.columns)}"
         )
-    for start in range(0, len(table.features), batch_size):
-        labels = table.labels[start : start + batch_size] if table.labels is not None else None
-        yield table.features[start : start + batch_size], labels
+    if npz:  # an array's columns are the trained columns in order
+        table.cells = dict(zip(trained.columns, table.cells.values(), strict=True))
+    for start in range(0, len(table), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(table)))
+        yield table.take(rows)
 
 
 def predict(cfg: DictConfig) -> dict[str, Any]:
@@ -77,17 +82,28 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     with replacing(output) as partial, partial.open("w", newline="") as file, torch.inference_mode():
         writer = csv.writer(file)
         writer.writerow(["prediction", *(f"prob_{name}" for name in trained.classes)])
-        for features, labels in batches:
+        for table in batches:
+            features = trained.encoder.transform(table.cells, table.path, table.rows, at_prediction=True)
             probabilities = trained.model(torch.from_numpy(features)).numpy()
             predicted = [trained.classes[i] for i in probabilities.argmax(axis=1)]
             for label, row in zip(predicted, probabilities, strict=True):
                 writer.writerow([label, *(f"{p:.6g}" for p in row)])
             rows += len(predicted)
-            if labels is not None:
-                labelled += len(labels)
-                correct += sum(p == t for p, t in zip(predicted, labels, strict=True))
+            if table.labels is not None:  # rows without a label count for no accuracy
+                pairs = [
+                    (p, t) for p, t in zip(predicted, table.labels, strict=True) if t not in MISSING_TEXT
+                ]
+                labelled += len(pairs)
+                correct += sum(p == t for p, t in pairs)
         if rows == 0:  # inside the block: no output file is left behind
             raise LitmlpError(f"{source} has a header but no rows")
+    for column, count in trained.encoder.unseen.items():
+        log.warning(
+            "%s: column '%s': %d row(s) with a category not seen in training, encoded as all zeros",
+            source,
+            column,
+            count,
+        )
     summary: dict[str, Any] = {"rows": rows, "output": str(output)}
     message = f"Wrote {rows} predictions to {output}"
     if labelled:

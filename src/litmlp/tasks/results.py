@@ -91,6 +91,8 @@ def report_training(
         "epochs_trained": trainer.current_epoch,
         "global_step": trainer.global_step,
         "wall_time_s": time.perf_counter() - started,
+        # The training rows and schema (a DataModule with a `fingerprint`, as litmlp's tabular ones have)
+        "data_fingerprint": getattr(getattr(trainer, "datamodule", None), "fingerprint", None),
     }
     if not trainer.is_global_zero:  # every process synchronised the same metrics; its log says so
         log.info(

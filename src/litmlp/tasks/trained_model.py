@@ -10,16 +10,27 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from litmlp.checkpoint import DATA_KEY, load_checkpoint
+from litmlp.data.columns import Column, ColumnEncoder
 from litmlp.errors import LitmlpError
 from litmlp.models import ProbabilityModel
 
 
 @dataclass
 class TrainedModel:
-    model: ProbabilityModel  # in eval mode
-    feature_names: list[str]
+    model: ProbabilityModel  # in eval mode; takes encoded features
+    encoder: ColumnEncoder  # a table's columns to the model's features, as in training
     classes: list[str]
     target: str | None  # the target column the run was trained on, if it read a table
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's inputs: one per numeric column (and missing indicator), one per category."""
+        return self.encoder.feature_names
+
+    @property
+    def columns(self) -> list[str]:
+        """The table columns a prediction reads."""
+        return self.encoder.input_names
 
 
 def _data_state(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -38,10 +49,16 @@ def load_trained_model(path: str | Path, cfg: DictConfig) -> TrainedModel:
     path = Path(path)
     checkpoint = load_checkpoint(path)
     data = _data_state(checkpoint, path)
-    feature_names, classes = list(data["feature_names"]), list(data["classes"])
+    classes = list(data["classes"])
+    # A run on numbers only (or from before encodings were stored): each feature is a numeric column.
+    encoder = (
+        ColumnEncoder.from_state(data["encoder"])
+        if data.get("encoder")
+        else ColumnEncoder([Column(name) for name in data["feature_names"]])
+    )
     module = build_model(
-        cfg.model, SimpleNamespace(num_features=len(feature_names), num_classes=len(classes))
+        cfg.model, SimpleNamespace(num_features=len(encoder.feature_names), num_classes=len(classes))
     )
     module.load_state_dict(checkpoint["state_dict"])
     model = ProbabilityModel(module, data["feature_mean"], data["feature_std"]).eval()
-    return TrainedModel(model, feature_names, classes, OmegaConf.select(cfg, "data.target"))
+    return TrainedModel(model, encoder, classes, OmegaConf.select(cfg, "data.target"))
