@@ -80,9 +80,14 @@ CASES: dict[str, Case] = {
         ["train", "data=file", f"data.path={LONG}.csv"], "File name too long (a name in the path is longer"
     ),
     "run dir name too long": Case(
-        ["train", f"hydra.run.dir={LONG}"], "File name too long (a name in the path is longer", quick=True
+        ["train", f"hydra.run.dir={LONG}"],
+        f"hydra.run.dir={LONG}: cannot create this directory: File name too long (a name in the path",
+        exit_code=2,
+        quick=True,
     ),
-    "logs in an unwritable directory": Case(["train", "trainer.max_epochs=1"], "/proc/logs", cwd="/proc"),
+    "logs in an unwritable directory": Case(
+        ["train", "trainer.max_epochs=1"], "hydra.run.dir=/proc/logs/train/runs/", exit_code=2, cwd="/proc"
+    ),
     "predict output is a directory": Case(
         ["predict", f"ckpt_path={CKPT}", "input=latin_label.csv", "output=folder.csv"],
         "output=folder.csv is a directory; name a .csv file to write",
@@ -170,6 +175,7 @@ def test_a_bad_input_ends_in_one_line_naming_it(workdir, request, name):
         assert not (workdir / output).exists()
 
 
+@pytest.mark.slow
 def test_an_internal_error_is_one_line_with_the_traceback_in_the_log(tmp_path):
     result = run_cli(
         "train",
@@ -188,3 +194,87 @@ def test_an_internal_error_is_one_line_with_the_traceback_in_the_log(tmp_path):
     assert "Traceback (most recent call last)" in log
     assert 'raise RuntimeError("boom")' in log
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+# Values that torch or Lightning refuse only once fitting starts, or never: each is named by its key before
+# anything is built (exit code 2, no checkpoint, no metrics file). `quick`: also in the default suite.
+BAD_VALUES: dict[str, tuple[str, bool]] = {
+    "model.optimizer.lr=-1": ("model.optimizer.lr=-1.0: must be at least 0", False),
+    "model.optimizer.weight_decay=-0.1": ("model.optimizer.weight_decay=-0.1: must be at least 0", False),
+    "model.optimizer.eps=-1": ("model.optimizer.eps=-1.0: must be at least 0", False),
+    "model.optimizer.betas=[2,0.9]": (
+        "model.optimizer: AdamW refuses these values: Invalid beta parameter at index 0: 2.0",
+        False,
+    ),
+    "model/optimizer=sgd model.optimizer.momentum=-0.5": (
+        "model.optimizer.momentum=-0.5: must be at least 0",
+        False,
+    ),
+    "model.scheduler.T_max=0": ("model.scheduler.T_max=0: must be at least 1", False),
+    "model/scheduler=plateau model.scheduler.factor=2": (
+        "model.scheduler.factor=2.0: must be above 0 and below 1",
+        False,
+    ),
+    "model/scheduler=plateau model.scheduler.patience=-3": (
+        "model.scheduler.patience=-3: must be at least 0",
+        False,
+    ),
+    "model.net.hidden=[-4]": ("model.net.hidden=[-4]: every layer size must be at least 1", False),
+    "model.net.hidden=[0]": ("model.net.hidden=[0]: every layer size must be at least 1", True),
+    "data.batch_size=0": ("data.batch_size=0: must be at least 1", False),
+    "data.batch_size=-5": ("data.batch_size=-5: must be at least 1", False),
+    "data.eval_batch_size=0": ("data.eval_batch_size=0: must be at least 1", False),
+    "data.num_workers=-1": ("data.num_workers=-1: must be at least 0", False),
+    "data.num_features=0": ("data.num_features=0: must be at least 1", False),
+    "data.num_samples=0": ("data.num_samples=0: must be at least 1", False),
+    "data.num_classes=1": ("data.num_classes=1: must be at least 2", False),
+    "data.noise=-1": ("data.noise=-1.0: must be at least 0", False),
+    "data.val_fraction=1.5": ("data.val_fraction=1.5: must be above 0 and below 1", False),
+    "data.test_fraction=-0.1": ("data.test_fraction=-0.1: must be at least 0 and below 1", False),
+    "data.val_fraction=0.5 data.test_fraction=0.5": (
+        "data.val_fraction=0.5 and data.test_fraction=0.5 must be fractions that leave rows for training",
+        False,
+    ),
+    "trainer.gradient_clip_val=-1": ("trainer.gradient_clip_val=-1.0: must be at least 0", False),
+    "trainer.max_epochs=-5": ("trainer.max_epochs=-5: must be at least -1", False),
+    "trainer.min_epochs=-1": ("trainer.min_epochs=-1: must be at least 0", False),
+    "trainer.accumulate_grad_batches=0": ("trainer.accumulate_grad_batches=0: must be at least 1", False),
+    "trainer.check_val_every_n_epoch=0": ("trainer.check_val_every_n_epoch=0: must be at least 1", False),
+    "trainer.log_every_n_steps=-1": ("trainer.log_every_n_steps=-1: must be at least 0", False),
+    "callbacks.early_stopping.patience=-1": (
+        "callbacks.early_stopping.patience=-1: must be at least 0",
+        False,
+    ),
+    "callbacks.early_stopping.min_delta=-0.1": (
+        "callbacks.early_stopping.min_delta=-0.1: must be at least 0",
+        False,
+    ),
+    "callbacks.model_checkpoint.save_top_k=-2": (
+        "callbacks.model_checkpoint.save_top_k=-2: must be at least -1",
+        False,
+    ),
+    "hydra.run.dir=/dev/null/run": (
+        "hydra.run.dir=/dev/null/run: cannot create this directory: Not a directory",
+        False,
+    ),
+}
+
+
+def test_the_bad_value_corpus_is_large_enough():
+    assert len(BAD_VALUES) >= 25
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [pytest.param(key, marks=() if quick else pytest.mark.slow) for key, (_, quick) in BAD_VALUES.items()],
+)
+def test_a_bad_value_is_named_by_its_key_before_anything_is_written(tmp_path, overrides):
+    expected, _ = BAD_VALUES[overrides]
+    run_dir = [] if "hydra.run.dir" in overrides else ["hydra.run.dir=run"]
+    result = run_cli(
+        "train", "trainer=cpu", "data.num_samples=300", *run_dir, *overrides.split(), cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [f"litmlp train: error: {expected}"]
+    assert "Traceback" not in result.stdout
+    assert [p.name for p in tmp_path.rglob("*") if p.suffix == ".ckpt" or p.name == "metrics.json"] == []

@@ -105,6 +105,7 @@ def test_cfg_job_prints_the_config_and_trains_nothing(tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
+@pytest.mark.slow
 def test_fast_dev_run_in_a_chosen_run_dir(tmp_path):
     result = run_cli("train", *FAST, "hydra.run.dir=mine", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -84,6 +84,7 @@ def run_with_extension(tmp_path: Path, *overrides: str) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 def test_new_net_trains_with_sizes_from_the_data(tmp_path):
     result = run_with_extension(tmp_path, "model/net=two_tower")
     assert result.returncode == 0, result.stderr[-2000:]

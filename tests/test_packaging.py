@@ -44,6 +44,7 @@ def test_wheel_contains_every_config_and_the_sweeper_plugin(wheel):
     assert "hydra_plugins/litmlp_optuna/sweeper.py" in names
 
 
+@pytest.mark.slow
 def test_installed_wheel_finds_its_configs_from_another_directory(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(

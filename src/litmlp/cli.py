@@ -104,7 +104,7 @@ class _App:
 
         from litmlp import runtime
         from litmlp.config.errors import describe_config_error
-        from litmlp.errors import LitmlpError, RunInterrupted, RunPruned, UsageError
+        from litmlp.errors import BadValueError, LitmlpError, RunInterrupted, RunPruned, UsageError
 
         module_name, function_name, _ = COMMANDS[self.command]
         try:
@@ -138,8 +138,11 @@ class _App:
         except (HydraException, OmegaConfBaseException) as error:
             if self.debug:
                 raise
-            if isinstance(error.__cause__, LitmlpError):
-                self.fail(str(error.__cause__), 1)
+            cause = error.__cause__
+            if isinstance(cause, BadValueError):
+                self.fail(describe_config_error(error), cause.exit_code)
+            elif isinstance(cause, LitmlpError):
+                self.fail(str(cause), cause.exit_code)
             else:
                 self.fail(describe_config_error(error), 2)
         except Exception as error:
@@ -278,8 +281,8 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
         sys.argv = [sys.argv[0], *runtime.before_compose(command, overrides, job)]
         main_function()
         sweep_failures = _failed_runs_of_last_sweep()
-        if sweep_failures:
-            app.exit_code = app.exit_code or 1
+        if sweep_failures:  # whatever each run's own code was, the sweep's says: some runs failed
+            app.exit_code = 1
             print(f"litmlp {command}: {sweep_failures}", file=sys.stderr)
     except LitmlpError as error:
         if app.debug:
@@ -296,6 +299,11 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
         if app.debug:
             raise
         from litmlp.config.errors import describe_yaml_error
+        from litmlp.runtime.run_dir import RunDirectory
+
+        if isinstance(error, OSError) and RunDirectory.refused is not None:
+            print(_line(command, str(RunDirectory.refused)), file=sys.stderr)
+            return RunDirectory.refused.exit_code
 
         print(_line(command, describe_unexpected(error)), file=sys.stderr)
         return 2 if describe_yaml_error(error) else 1

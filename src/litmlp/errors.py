@@ -13,6 +13,24 @@ class UsageError(LitmlpError):
     exit_code = 2
 
 
+class BadValueError(UsageError, ValueError):
+    """A constructor argument that makes no sense (a size below 1, a negative rate). Raised while a config
+    node is built, the CLI names it by its config key: `model.net.hidden=[0]: ...`."""
+
+    def __init__(self, argument: str, value: object, expected: str) -> None:
+        super().__init__(f"{argument}={value}: {expected}")
+        self.argument = argument
+        self.value = value
+        self.expected = expected
+
+
+def at_least(minimum: float, **arguments: float | None) -> None:
+    """Raise `BadValueError` for the first of `arguments` below `minimum` (None: not set, allowed)."""
+    for name, value in arguments.items():
+        if value is not None and not value >= minimum:
+            raise BadValueError(name, value, f"must be at least {minimum:g}")
+
+
 class RunInterrupted(Exception):  # noqa: N818 (not an error: the run stopped on request)
     """Training stopped on a signal after saving a checkpoint it can resume from."""
 

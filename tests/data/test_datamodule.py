@@ -4,12 +4,14 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from litmlp.config.errors import describe_config_error
 from litmlp.data import SyntheticDataModule, make_spirals
 from litmlp.data.tabular import auto_batch_size
-from litmlp.errors import LitmlpError
+from litmlp.errors import UsageError
 from litmlp.tasks.build import epochs_for_steps
 
 
@@ -82,12 +84,21 @@ def test_mlp_problem_is_not_linearly_separable_by_construction():
     assert accuracy < 0.7
 
 
-@pytest.mark.parametrize(("val", "test"), [(0.0, 0.1), (0.6, 0.5), (1.2, 0.0)])
-def test_bad_fractions_are_refused_with_the_key_names(make_config, val, test):
+@pytest.mark.parametrize(
+    ("val", "test", "line"),
+    [
+        (0.0, 0.1, "data.val_fraction=0.0: must be above 0 and below 1"),
+        (0.6, 0.5, "data.val_fraction=0.6 and data.test_fraction=0.5 must be fractions that leave rows"),
+        (1.2, 0.0, "data.val_fraction=1.2: must be above 0 and below 1"),
+        (0.1, -0.1, "data.test_fraction=-0.1: must be at least 0 and below 1"),
+    ],
+)
+def test_bad_fractions_are_refused_with_the_key_names(make_config, val, test, line):
     cfg = make_config(f"data.val_fraction={val}", f"data.test_fraction={test}")
-    with pytest.raises(Exception, match=r"data\.val_fraction") as raised:
+    with pytest.raises(InstantiationException) as raised:
         instantiate(cfg.data)
-    assert isinstance(raised.value.__cause__ or raised.value, LitmlpError)
+    assert isinstance(raised.value.__cause__, UsageError)  # exit code 2
+    assert describe_config_error(raised.value).startswith(line)
 
 
 @pytest.mark.parametrize(

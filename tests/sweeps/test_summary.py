@@ -45,7 +45,7 @@ def test_failed_runs_are_recorded_and_the_exit_code_says_so(sweep):
     rows = read_summary(sweep_dir)
     failed = [row for row in rows if row["status"] == "failed"]
     assert [row["data.batch_size"] for row in failed] == ["0", "0"]
-    assert all(row["error"] == "ValueError: batch_size must be >= 1, got 0" for row in failed)
+    assert all(row["error"] == "data.batch_size=0: must be at least 1" for row in failed)
     assert all((Path(row["run_dir"]) / "error.txt").is_file() for row in failed)
     assert f"litmlp train: 2 of 4 runs failed; see {sweep_dir / 'summary.md'}" in stderr
 

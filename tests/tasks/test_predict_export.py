@@ -51,6 +51,7 @@ def test_predict_writes_label_names_and_probabilities(flowers_run, tmp_path):
     assert "accuracy on its 'species' column" in result.stdout
 
 
+@pytest.mark.slow
 def test_predictions_match_the_checkpoints_model_with_or_without_target_and_in_any_batch_size(
     flowers_run, tmp_path
 ):
@@ -79,6 +80,7 @@ def test_predictions_match_the_checkpoints_model_with_or_without_target_and_in_a
     assert np.allclose(with_probabilities, expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_refuses_input_missing_a_feature(flowers_run, tmp_path):
     (tmp_path / "few.csv").write_text("sepal_length,sepal_width\n1,2\n")
     result = run_cli(

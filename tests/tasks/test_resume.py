@@ -87,6 +87,7 @@ def resumed_mid_epoch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return interrupted_then_resumed(tmp_path_factory.mktemp("mid_epoch"), 7, "batch_end")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(resumed_mid_epoch, reference):
     assert_same_run(resumed_mid_epoch, reference)
 
@@ -117,6 +118,7 @@ def test_sigkill_during_checkpoint_write_leaves_the_previous_checkpoint_loadable
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == 11
 
 
+@pytest.mark.slow
 def test_tensorboard_after_resume_has_one_point_per_step_equal_to_uninterrupted(resumed_mid_epoch, reference):
     got, expected = scalars(resumed_mid_epoch), scalars(reference)
     assert sorted(got) == sorted(expected)

@@ -27,6 +27,7 @@ def shop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_quickly(cwd, *OPTIONS, "data.categorical=[store]", "trainer.max_epochs=30")
 
 
+@pytest.mark.slow
 def test_gaps_are_refused_by_default_naming_the_columns_and_the_option(tmp_path):
     write_shop(tmp_path / "shop.csv")
     result = run_cli("train", *OPTIONS[:3], "trainer=cpu", cwd=tmp_path)
@@ -65,6 +66,7 @@ def test_categories_and_imputation_train_and_travel_in_the_checkpoint(shop_run):
     assert metrics["data_fingerprint"] == checkpoint[DATA_KEY]["fingerprint"]
 
 
+@pytest.mark.slow
 def test_eval_reproduces_the_test_metrics_with_the_stored_encoding(shop_run):
     metrics = json.loads((shop_run / "metrics.json").read_text())
     result = run_cli(
@@ -76,6 +78,7 @@ def test_eval_reproduces_the_test_metrics_with_the_stored_encoding(shop_run):
     assert "not the rows the checkpoint was trained on" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_eval_on_other_rows_says_their_fingerprint_differs(shop_run, tmp_path):
     metrics = json.loads((shop_run / "metrics.json").read_text())
     write_shop(tmp_path / "other.csv", 240, seed=5)
@@ -133,6 +136,7 @@ def test_predict_encodes_an_unseen_category_as_zeros_and_fills_gaps(shop_run, tm
     assert [row[0] for row in written] == [trained.classes[i] for i in expected.argmax(axis=1)]
 
 
+@pytest.mark.slow
 def test_export_names_the_encoded_inputs_and_carries_the_encoding(shop_run, tmp_path):
     checkpoint = json.loads((shop_run / "metrics.json").read_text())["best_checkpoint"]
     output = tmp_path / "model.pt"

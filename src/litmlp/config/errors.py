@@ -11,6 +11,8 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from litmlp.errors import BadValueError, LitmlpError
+
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
@@ -66,6 +68,11 @@ def describe_config_error(error: BaseException) -> str:
             ),
             "",
         )
+        if isinstance(cause, BadValueError):  # a constructor named its argument: name it by its config key
+            key = f"{where}.{cause.argument}" if where else cause.argument
+            return f"{key}={cause.value}: {cause.expected}"
+        if isinstance(cause, LitmlpError):  # its message names what is wrong
+            return str(cause)
         return f"{message}{detail}" + (f" (at '{where}')" if where else "")
     cause = _omegaconf_cause(error)
     if cause is not None:

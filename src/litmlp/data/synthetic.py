@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from litmlp.data.tabular import TabularDataModule
+from litmlp.errors import at_least
 
 
 def make_spirals(
@@ -52,6 +53,9 @@ class SyntheticDataModule(TabularDataModule):
     ) -> None:
         """`loading` takes the split and batching arguments of `TabularDataModule`."""
         super().__init__(**loading)
+        at_least(1, num_samples=num_samples, num_features=num_features)
+        at_least(2, num_classes=num_classes)
+        at_least(0, jitter=jitter, noise=noise)
         self.spirals = partial(
             make_spirals,
             num_samples=num_samples,

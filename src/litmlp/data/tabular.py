@@ -16,7 +16,7 @@ import lightning.pytorch as pl
 import torch
 
 from litmlp.data.loader import EpochBatchSampler, InMemoryLoader
-from litmlp.errors import LitmlpError
+from litmlp.errors import BadValueError, LitmlpError, UsageError, at_least
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,14 @@ class TabularDataModule(pl.LightningDataModule):
         persistent_workers: bool = False,
     ) -> None:
         super().__init__()
-        if not (0 < val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise LitmlpError(
+        at_least(1, batch_size=batch_size, eval_batch_size=eval_batch_size)
+        at_least(0, num_workers=num_workers)
+        if not 0 < val_fraction < 1:
+            raise BadValueError("val_fraction", val_fraction, "must be above 0 and below 1")
+        if not 0 <= test_fraction < 1:
+            raise BadValueError("test_fraction", test_fraction, "must be at least 0 and below 1")
+        if val_fraction + test_fraction >= 1:
+            raise UsageError(
                 f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must be "
                 "fractions that leave rows for training"
             )

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from litmlp.errors import BadValueError, at_least
+
 
 class MLP(nn.Module):
     """Linear -> ReLU -> ... -> Linear, returning logits.
@@ -18,6 +20,9 @@ class MLP(nn.Module):
 
     def __init__(self, num_inputs: int, num_outputs: int, hidden: Sequence[int] = (30, 20)) -> None:
         super().__init__()
+        at_least(1, num_inputs=num_inputs, num_outputs=num_outputs)
+        if any(size < 1 for size in hidden):
+            raise BadValueError("hidden", list(hidden), "every layer size must be at least 1")
         layers: list[nn.Module] = []
         width = num_inputs
         for size in hidden:

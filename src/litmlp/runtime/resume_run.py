@@ -130,7 +130,11 @@ def refuse_taken_run_dir(overrides: list[str]) -> None:
         run_dir = Path(cfg.hydra.run.dir).resolve()
     else:
         return
-    if (run_dir / LAST_CHECKPOINT).is_file():
+    try:
+        occupied = (run_dir / LAST_CHECKPOINT).is_file()
+    except OSError:  # a path the system refuses (a name too long): making the directory names the key
+        occupied = False
+    if occupied:
         raise LitmlpError(
             f"{run_dir} already holds a run; continue it with: litmlp train resume={run_dir} "
             "(or start a new one elsewhere)"

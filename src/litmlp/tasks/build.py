@@ -38,6 +38,11 @@ def quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisingTips())
     # Lightning 2.6 calls a torch pytree API that torch >= 2.10 deprecates; nothing for a user to act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # A small table has fewer batches per epoch than `log_every_n_steps`; Lightning counts steps across
+    # epochs, so the train loss is still written every n steps: the warning asks for nothing.
+    warnings.filterwarnings(
+        "ignore", message=r"The number of training batches .* is smaller than the logging"
+    )
 
 
 def build_datamodule(data_cfg: DictConfig) -> pl.LightningDataModule:
@@ -99,25 +104,25 @@ def build_model(model_cfg: DictConfig, data: Any) -> pl.LightningModule:
     net = spec.get("net")
     if isinstance(net, dict) and net.get("_partial_"):
         with _keys_under("model.net"):
-            make_net = instantiate(_without_call_arguments(net), _convert_="all")
+            make_net = instantiate(without_call_arguments(net), _convert_="all")
         spec["net"] = make_net(num_inputs=data.num_features, num_outputs=data.num_classes)
     with _keys_under("model"):
-        module = instantiate(_without_call_arguments(spec), _convert_="all")
+        module = instantiate(without_call_arguments(spec), _convert_="all")
     if not isinstance(module, pl.LightningModule):
         raise LitmlpError(f"model._target_ {spec.get('_target_')} is not a LightningModule")
     return module
 
 
-def _without_call_arguments(node: Any) -> Any:
+def without_call_arguments(node: Any) -> Any:
     """The node without the `???` arguments of its `_partial_` nodes: the call supplies those (an
     optimizer's `params`, a net's sizes)."""
     if isinstance(node, list):
-        return [_without_call_arguments(item) for item in node]
+        return [without_call_arguments(item) for item in node]
     if not isinstance(node, dict):
         return node
     partial = bool(node.get("_partial_"))
     return {
-        key: _without_call_arguments(value) for key, value in node.items() if not (partial and value == "???")
+        key: without_call_arguments(value) for key, value in node.items() if not (partial and value == "???")
     }
 
 

@@ -17,8 +17,10 @@ from litmlp.tasks.build import (
     build_loggers,
     build_model,
     build_trainer,
+    data_sizes,
     quiet_lightning,
 )
+from litmlp.tasks.checks import check_values
 from litmlp.tasks.results import report_evaluation
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    with data_sizes(None):
+        check_values(cfg, ("trainer", "callbacks"))
     datamodule = build_datamodule(cfg.data)
     # The training run's data state first (its column encoding and scaling): the model's input size
     # follows the encoding it was trained with, not one fitted on these rows.

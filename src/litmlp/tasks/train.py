@@ -19,10 +19,12 @@ from litmlp.tasks.build import (
     build_loggers,
     build_model,
     build_trainer,
+    data_sizes,
     quiet_lightning,
     resolved,
     with_data_choices,
 )
+from litmlp.tasks.checks import check_values
 from litmlp.tasks.results import load_weights, report_training
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")  # bad data fails here, before any logger or checkpoint directory exists
+    with data_sizes(datamodule):  # so do values that would fail only once fitting starts, or never
+        check_values(cfg, ("trainer", "callbacks", "model"))
     model = build_model(cfg.model, datamodule)
     if cfg.ckpt_path:  # fine-tuning: start from these weights, with a fresh optimizer and counters
         load_weights(model, load_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
