@@ -51,7 +51,11 @@ def test_unknown_command_is_one_line_and_exit_2(tmp_path):
         pytest.param(
             ["eval", "ckpt_path=missing.ckpt"], "checkpoint not found: missing.ckpt", marks=pytest.mark.slow
         ),
-        pytest.param(["train", "data.val_fraction=1.5"], "data.val_fraction=1.5", marks=pytest.mark.slow),
+        pytest.param(
+            ["train", "data.val_fraction=1.5"],
+            "data.val_fraction=1.5: must be above 0 and below 1",
+            marks=pytest.mark.slow,
+        ),
         pytest.param(
             ["train", "model.net._target_=litmlp.models.Nope"],
             "Error locating target 'litmlp.models.Nope' (at 'model.net')",
@@ -63,7 +67,8 @@ def test_bad_input_is_one_line_naming_it_without_traceback(tmp_path, args, expec
     result = run_cli(*args, cwd=tmp_path)
     # The README's exit codes: 2 for a config or usage error, 1 for a run that failed on bad input.
     usage = any(
-        word in expected for word in ("unknown", "invalid value", "missing required", "Error locating")
+        word in expected
+        for word in ("unknown", "invalid value", "missing required", "Error locating", "must be")
     )
     assert result.returncode == (2 if usage else 1)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -76,7 +81,7 @@ def test_bad_input_is_one_line_naming_it_without_traceback(tmp_path, args, expec
 @pytest.mark.slow
 def test_failed_run_leaves_no_metrics_file(tmp_path):
     result = run_cli("train", "data.val_fraction=1.5", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     (run,) = run_dirs(tmp_path)
     assert not (run / "metrics.json").exists()
     assert "data.val_fraction=1.5" in (run / "train.log").read_text()

@@ -11,7 +11,13 @@ import pytest
 from tests.conftest import run_cli, run_dirs
 
 # 1200 rows: 840 for training, split over 2 ranks with batch 128 -> 4 steps per epoch.
-DDP = ("trainer=ddp_cpu", "data.num_samples=1200", "trainer.max_epochs=2", "callbacks.rich_progress_bar=null")
+DDP = (
+    "trainer=ddp_cpu",
+    "data.num_samples=1200",
+    "data.batch_size=128",
+    "trainer.max_epochs=2",
+    "callbacks.rich_progress_bar=null",
+)
 STEPS_PER_EPOCH = 4
 
 
