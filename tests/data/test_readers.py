@@ -184,3 +184,63 @@ def test_checkpoint_with_another_feature_count_is_refused(tmp_path):
     }
     with pytest.raises(LitmlpError, match=r"f\.csv has 4 features, the checkpoint was trained on 7"):
         datamodule.load_state_dict(state)
+
+
+def test_a_column_name_twice_in_the_header_is_refused(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["f0", "f0", "f1", "species"], [[1, 2, 3, "x"]])
+    refused(f"{path}: column name 'f0' appears twice in the header (columns 1 and 2); rename one", path)
+    twice = write_csv(tmp_path / "t.csv", ["f0", "species", "species"], [[1, "x", "y"]])
+    refused(f"{twice}: column name 'species' appears twice in the header (columns 2 and 3)", twice)
+
+
+def test_the_target_cannot_also_be_a_feature(tmp_path):
+    path = write_flowers(tmp_path / "f.csv")
+    refused(
+        f"{path}: column 'species' is the target and cannot also be a feature",
+        path,
+        features=["sepal_length", "species"],
+    )
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "bom.csv"
+    rows = "".join(f"{i},{SPECIES[i % 3]}\n" for i in range(60))
+    path.write_bytes(b"\xef\xbb\xbfsize,species\n" + rows.encode())
+    datamodule = FileDataModule(str(path), target="species")
+    datamodule.setup()
+    assert datamodule.feature_names == ["size"]
+
+
+def test_numeric_labels_are_one_class_however_written(tmp_path):
+    rows = [[i, ("1", "1.0", "01", "2", "2.00")[i % 5]] for i in range(60)]
+    path = write_csv(tmp_path / "n.csv", ["a", "species"], rows)
+    datamodule = FileDataModule(str(path), target="species")
+    datamodule.setup()
+    assert datamodule.classes == ["1", "2"]
+
+
+def test_a_class_found_only_in_a_held_out_file_is_refused(tmp_path):
+    train = write_flowers(tmp_path / "train.csv", 120)
+    val = write_csv(
+        tmp_path / "val.csv",
+        ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"],
+        [[0, 0, 0, 0, "setosa"], [1, 1, 1, 1, "rosa"]],
+    )
+    refused(
+        f"{val}: class 'rosa' does not occur in {train}, the training rows: the model could never predict it",
+        train,
+        val_path=str(val),
+    )
+
+
+def test_npz_nan_labels_are_missing_and_complex_features_are_refused(tmp_path):
+    path = tmp_path / "y.npz"
+    labels = np.array([float(i % 3) for i in range(60)] + [np.nan, np.nan])
+    np.savez(path, x=np.arange(62.0).reshape(62, 1), y=labels)
+    table = read_table(path, target=None)
+    assert len(table) == 60
+    assert sorted(set(table.labels or [])) == ["0", "1", "2"]  # 0.0 is the label 0
+    complex_path = tmp_path / "c.npz"
+    np.savez(complex_path, x=np.ones((3, 2), dtype=np.complex64), y=np.array([0, 1, 0]))
+    with pytest.raises(LitmlpError, match=r"c\.npz: 'x' holds complex64 values, not real numbers"):
+        read_table(complex_path, target=None)

@@ -67,7 +67,14 @@ class FileDataModule(TabularDataModule):
                 if path is not None
             }
             names = self._tables["all"].feature_names
+            trained_on = set(self._tables["all"].labels or [])
             for table in self._tables.values():
+                unknown = sorted(set(table.labels or []) - trained_on)
+                if unknown:
+                    raise LitmlpError(
+                        f"{table.path}: class '{unknown[0]}' does not occur in {self.path}, the training "
+                        "rows: the model could never predict it"
+                    )
                 missing = [name for name in names if name not in table.feature_names]
                 if missing:
                     raise LitmlpError(f"{table.path}: feature column '{missing[0]}' not found")

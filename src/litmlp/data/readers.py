@@ -9,6 +9,7 @@ Nothing here executes code from the file: .npz files are read with `allow_pickle
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 import math
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from litmlp.data.columns import MISSING_TEXT, Cells
+from litmlp.data.columns import MISSING_TEXT, Cells, category_text
 from litmlp.errors import LitmlpError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ class Table:
             self.path,
             self.rows[rows],
         )
+
+
+def label_text(value: str) -> str:
+    """A class label as text: a number is one label however it is written (`1`, `1.0`, `01` are `1`)."""
+    return category_text(value.strip())
 
 
 def _drop_missing_targets(table: Table, target: str | None) -> Table:
@@ -106,6 +112,16 @@ def read_table(
 def _columns(
     path: Path, header: list[str], target: str | None, features: Sequence[str] | None, require_target: bool
 ) -> tuple[list[str], str | None]:
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in seen:
+            raise LitmlpError(
+                f"{path}: column name '{name}' appears twice in the header (columns {seen[name]} and "
+                f"{position}); rename one"
+            )
+        seen[name] = position
+    if target is not None and features and target in features:
+        raise LitmlpError(f"{path}: column '{target}' is the target and cannot also be a feature")
     if target is not None and target not in header:
         if require_target:
             raise LitmlpError(f"{path}: target column '{target}' not found (columns: {', '.join(header)})")
@@ -151,7 +167,9 @@ def iter_csv_rows(
         if b"\0" in raw.read(8192):
             raise LitmlpError(f"{path}: binary content (NUL bytes), not a CSV text file")
     try:
-        file = path.open(newline="", encoding=encoding)
+        # A UTF-8 file may start with a byte-order mark (Excel writes one): it is not part of the first name.
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+        file = path.open(newline="", encoding="utf-8-sig" if utf8 else encoding)
     except LookupError:
         raise LitmlpError(f"{encoding_option}={encoding}: unknown text encoding") from None
     reader = csv.reader(file)
@@ -211,7 +229,7 @@ def parse_csv_rows(
         for column, position in zip(columns, positions, strict=True):
             column.append(row[position])
         if target_position is not None:
-            labels.append(row[target_position].strip())
+            labels.append(label_text(row[target_position]))
         numbers.append(number)
         if limit is not None and len(numbers) == limit:
             break
@@ -271,7 +289,9 @@ def _read_parquet(
     cells = {name: _parquet_cells(path, name, table.column(name)) for name in names}
     labels = None
     if target is not None:
-        labels = ["" if value is None else str(value).strip() for value in table.column(target).to_pylist()]
+        labels = [
+            "" if value is None else label_text(str(value)) for value in table.column(target).to_pylist()
+        ]
     return Table(cells, labels, path, np.arange(1, table.num_rows + 1))
 
 
@@ -299,7 +319,7 @@ def _read_npz(path: Path, features: Sequence[str] | None, require_target: bool) 
     if labels_array is not None:
         if labels_array.shape != (len(values),):
             raise LitmlpError(f"{path}: 'y' has shape {labels_array.shape}, expected ({len(values)},)")
-        labels = ["" if _is_nan(value) else str(value) for value in labels_array.tolist()]
+        labels = ["" if _is_nan(value) else label_text(str(value)) for value in labels_array.tolist()]
     columns = values.astype(np.float64)
     cells = {name: Cells(numbers=columns[:, i]) for i, name in enumerate(names)}
     return Table(cells, labels, path, np.arange(1, len(values) + 1))
