@@ -105,6 +105,7 @@ class _App:
         from litmlp import runtime
         from litmlp.config.errors import describe_config_error
         from litmlp.errors import BadValueError, LitmlpError, RunInterrupted, RunPruned, UsageError
+        from litmlp.runtime.resume_run import resume_command
 
         module_name, function_name, _ = COMMANDS[self.command]
         try:
@@ -131,7 +132,7 @@ class _App:
                 return None  # rank 0 stopped at the same step and says so
             print(
                 f"litmlp {self.command}: stopped by {stop.signal_name} after saving a checkpoint; "
-                f"continue with: litmlp train resume={stop.run_dir}",
+                f"continue with: {resume_command(stop.run_dir)}",
                 file=sys.stderr,
             )
             self.exit_code = stop.exit_code

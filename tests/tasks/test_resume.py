@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import run_cli
+from litmlp.runtime.resume_run import resume_command
+from tests.conftest import run_cli, run_dirs
 
 # 1400 training rows / batch 128 = 11 steps per epoch, 4 epochs = 44 steps, a resume checkpoint every 3.
 RUN = (
@@ -216,3 +218,18 @@ def test_a_new_run_refuses_a_directory_that_holds_a_run_and_leaves_it_untouched(
         f"litmlp train resume={reference} (or start a new one elsewhere)"
     )
     assert {path: path.read_bytes() for path in reference.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.slow
+def test_a_run_under_a_path_with_an_apostrophe_resumes_with_the_printed_command(tmp_path):
+    cwd = tmp_path / "it's here"
+    cwd.mkdir()
+    first = run_cli("train", *RUN, "trainer.max_epochs=1", cwd=cwd)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (run,) = run_dirs(cwd)
+    command = shlex.split(resume_command(run))
+    assert command[:2] == ["litmlp", "train"]
+    assert command[2] == f"resume={run}"
+    resumed = run_cli("train", *command[2:], "trainer.max_epochs=2", cwd=cwd)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["epochs_trained"] == 2

@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from litmlp.checkpoint import DATA_KEY
+from litmlp.checkpoint import CONFIG_KEY, DATA_KEY
 from litmlp.runtime.trust import load_run_config
 from litmlp.tasks.trained_model import load_trained_model
 from tests.conftest import run_cli, train_quickly
@@ -64,16 +64,20 @@ def test_categories_and_imputation_train_and_travel_in_the_checkpoint(shop_run):
         "store=3",
     ]
     assert metrics["data_fingerprint"] == checkpoint[DATA_KEY]["fingerprint"]
+    stored = checkpoint[CONFIG_KEY]["data"]
+    assert stored["path"] == str(shop_run.parent / "shop.csv")  # given as shop.csv: stored absolute
+    assert stored["batch_size"] == 16  # chosen for 210 training rows, recorded
 
 
 @pytest.mark.slow
-def test_eval_reproduces_the_test_metrics_with_the_stored_encoding(shop_run):
+def test_eval_reproduces_the_test_metrics_with_the_stored_encoding(shop_run, tmp_path):
+    # From another directory: the run was trained on `data.path=shop.csv`, stored as an absolute path.
     metrics = json.loads((shop_run / "metrics.json").read_text())
     result = run_cli(
-        "eval", f"ckpt_path={metrics['best_checkpoint']}", "hydra.run.dir=evaluated", cwd=shop_run.parent
+        "eval", f"ckpt_path={metrics['best_checkpoint']}", "hydra.run.dir=evaluated", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    evaluated = json.loads((shop_run.parent / "evaluated" / "metrics.json").read_text())
+    evaluated = json.loads((tmp_path / "evaluated" / "metrics.json").read_text())
     assert evaluated["test"]["test/acc"] == metrics["test"]["test/acc"]
     assert "not the rows the checkpoint was trained on" not in result.stdout + result.stderr
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,20 @@ def resume_overrides(overrides: list[str]) -> list[str]:
     if not (run_dir / LAST_CHECKPOINT).is_file():
         raise LitmlpError(f"resume={value}: {run_dir / LAST_CHECKPOINT} not found, nothing to resume")
     # output_subdir=null keeps the run's own .hydra/ (its original config and overrides) untouched.
-    return [*others, f"resume='{run_dir}'", f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"]
+    quoted = hydra_quoted(str(run_dir))
+    return [*others, f"resume={quoted}", f"hydra.run.dir={quoted}", "hydra.output_subdir=null"]
+
+
+def hydra_quoted(text: str) -> str:
+    """`text` as one quoted value of a Hydra override, whatever it holds (an apostrophe in a path)."""
+    # Hydra reads a backslash as an escape only before a quote or at the end of the value.
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), text)
+    return f"'{escaped}'"
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The command that continues the run in `run_dir`, quoted for a POSIX shell."""
+    return f"litmlp train {shlex.quote(f'resume={run_dir}')}"
 
 
 def refuse_taken_run_dir(overrides: list[str]) -> None:
@@ -136,7 +151,7 @@ def refuse_taken_run_dir(overrides: list[str]) -> None:
         occupied = False
     if occupied:
         raise LitmlpError(
-            f"{run_dir} already holds a run; continue it with: litmlp train resume={run_dir} "
+            f"{run_dir} already holds a run; continue it with: {resume_command(run_dir)} "
             "(or start a new one elsewhere)"
         )
 

@@ -13,6 +13,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 
 import lightning.pytorch as pl
@@ -87,14 +88,25 @@ def resolved(cfg: DictConfig, data: Any) -> dict[str, Any]:
 
 
 def with_data_choices(config: dict[str, Any], data: Any) -> dict[str, Any]:
-    """`config` with `data.batch_size: null` replaced by the batch size the DataModule chose in `setup`
-    (its `batch_size` attribute, the name Lightning's batch-size finder tunes): the checkpoint, HPARAMS and a
-    resumed run see the value that was used."""
+    """`config` as the run's record: what the DataModule decided in `setup`, and where its files are.
+
+    - `data.batch_size: null` becomes the batch size the DataModule chose (its `batch_size` attribute,
+      the name Lightning's batch-size finder tunes);
+    - a data key whose DataModule attribute of the same name is a `Path` (a table's `path`) is stored
+      absolute, so `eval` and `resume` find the file from any directory.
+    """
     data_config = config.get("data")
+    if not isinstance(data_config, dict):
+        return config
+    recorded = dict(data_config)
     chosen = getattr(data, "batch_size", None)
-    if isinstance(data_config, dict) and data_config.get("batch_size", 0) is None and isinstance(chosen, int):
-        config = {**config, "data": {**data_config, "batch_size": chosen}}
-    return config
+    if recorded.get("batch_size", 0) is None and isinstance(chosen, int):
+        recorded["batch_size"] = chosen
+    for key, value in data_config.items():
+        attribute = getattr(data, key, None)
+        if isinstance(value, str) and isinstance(attribute, Path):
+            recorded[key] = str(attribute.expanduser().absolute())
+    return {**config, "data": recorded}
 
 
 def build_model(model_cfg: DictConfig, data: Any) -> pl.LightningModule:
