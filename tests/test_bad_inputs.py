@@ -3,12 +3,19 @@ no output file left behind. One case per line; the default suite runs a few, the
 
 from __future__ import annotations
 
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 
+from litmlp.checkpoint import load_checkpoint
+from litmlp.errors import LitmlpError
+from litmlp.runtime.checkpoint_io import AtomicCheckpointIO
 from tests.conftest import run_cli, train_quickly
+from tests.helpers.tables import write_flowers
 
 LONG = "x" * 300  # longer than any file system allows for one name
 
@@ -278,3 +285,61 @@ def test_a_bad_value_is_named_by_its_key_before_anything_is_written(tmp_path, ov
     assert result.stderr.strip().splitlines() == [f"litmlp train: error: {expected}"]
     assert "Traceback" not in result.stdout
     assert [p.name for p in tmp_path.rglob("*") if p.suffix == ".ckpt" or p.name == "metrics.json"] == []
+
+
+def damage(checkpoint: Path, out: Path, how: str) -> Path:
+    """A copy of `checkpoint` with one byte flipped inside a weight tensor, or cut in half."""
+    data = bytearray(checkpoint.read_bytes())
+    if how == "truncated":
+        out.write_bytes(bytes(data[: len(data) // 2]))
+        return out
+    weight = torch.load(checkpoint, weights_only=True)["state_dict"]["net.layers.0.weight"]
+    start = data.find(weight.contiguous().view(torch.uint8).numpy().tobytes()[:16])
+    assert start > 0
+    data[start + 5] ^= 0xFF  # inside the tensor's bytes: torch's reader does not notice
+    out.write_bytes(bytes(data))
+    return out
+
+
+DAMAGE = {
+    "flipped": "is corrupted: its tensors do not match the digest written with them",
+    "truncated": "the file is truncated (a zip archive without its end)",
+}
+
+
+@pytest.mark.parametrize("how", sorted(DAMAGE))
+def test_a_damaged_checkpoint_is_refused_when_loaded(tmp_path, how):
+    written = tmp_path / "last.ckpt"
+    weights = {"net.layers.0.weight": torch.randn(30, 50), "net.layers.0.bias": torch.zeros(30)}
+    AtomicCheckpointIO().save_checkpoint({"state_dict": weights, "epoch": 0}, written)  # as training writes
+    assert load_checkpoint(written)["state_dict"]["net.layers.0.weight"].equal(weights["net.layers.0.weight"])
+    with pytest.raises(LitmlpError, match=re.escape(DAMAGE[how])):
+        load_checkpoint(damage(written, tmp_path / "damaged.ckpt", how))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", sorted(DAMAGE))
+@pytest.mark.parametrize("command", ["eval", "predict", "export", "resume"])
+def test_nothing_is_evaluated_predicted_exported_or_resumed_from_a_damaged_checkpoint(
+    checkpoint, workdir, tmp_path, how, command
+):
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint.parent.parent, run)
+    damage(checkpoint, run / "checkpoints" / "last.ckpt", how)
+    damaged = run / "checkpoints" / "last.ckpt"
+    args = {
+        "eval": ["eval", f"ckpt_path={damaged}"],
+        "predict": [
+            "predict",
+            f"ckpt_path={damaged}",
+            f"input={write_flowers(tmp_path / 'in.csv', 20)}",
+            "output=out.csv",
+        ],
+        "export": ["export", f"ckpt_path={damaged}", "output=model.pt"],
+        "resume": ["train", f"resume={run}", "trainer.max_epochs=3"],
+    }[command]
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert DAMAGE[how] in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out.csv").exists()
+    assert not (tmp_path / "model.pt").exists()

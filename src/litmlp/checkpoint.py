@@ -6,6 +6,7 @@ torch but not Lightning, so prediction and export start quickly.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import zipfile
 from pathlib import Path
@@ -20,6 +21,53 @@ CONFIG_KEY = "litmlp_config"
 # The DataModule's state (scaling, feature and class names) for prediction and export. Lightning also
 # stores it, under the DataModule's class name.
 DATA_KEY = "litmlp_data"
+# sha256 of every tensor in the checkpoint (keys, dtypes, shapes, bytes), written with it, checked on load:
+# a flipped byte inside a weight tensor (which torch's reader does not notice) is refused, not used.
+DIGEST_KEY = "litmlp_digest"
+
+
+def tensor_digest(checkpoint: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+
+    def visit(key: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{key}:{tensor.dtype}:{tuple(value.shape)};".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            for name in sorted(value, key=str):
+                if name != DIGEST_KEY:
+                    visit(f"{key}/{name}", value[name])
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(f"{key}[{index}]", item)
+
+    visit("", checkpoint)
+    return digest.hexdigest()
+
+
+def with_digest(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    return {**checkpoint, DIGEST_KEY: tensor_digest(checkpoint)}
+
+
+def verify_digest(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Refuse a checkpoint whose tensors changed since it was written (one without a digest passes)."""
+    stored = checkpoint.get(DIGEST_KEY)
+    if stored is not None and stored != tensor_digest(checkpoint):
+        raise LitmlpError(
+            f"checkpoint {path} is corrupted: its tensors do not match the digest written with them "
+            "(a damaged disk or copy); nothing was loaded from it"
+        )
+
+
+def _cut_short(path: Path) -> bool:
+    """A file that starts as a zip archive (torch's format) but has no end of archive: cut off."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(4)
+        return start == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -37,8 +85,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except EOFError as error:
         raise LitmlpError(f"cannot read checkpoint {path}: the file is truncated") from error
     except (zipfile.BadZipFile, RuntimeError, OSError) as error:
+        if _cut_short(path):
+            raise LitmlpError(
+                f"cannot read checkpoint {path}: the file is truncated (a zip archive without its end); "
+                "nothing was loaded from it"
+            ) from error
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise LitmlpError(f"cannot read checkpoint {path}: {reason}") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise LitmlpError(f"{path} is not a litmlp checkpoint (no 'state_dict')")
+    verify_digest(checkpoint, path)
     return checkpoint

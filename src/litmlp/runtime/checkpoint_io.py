@@ -8,11 +8,13 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from litmlp.checkpoint import verify_digest, with_digest
 from litmlp.files import replacing
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file, fsyncs it and renames it over the target.
+    """Writes a checkpoint to a temporary file, fsyncs it and renames it over the target, with a digest of
+    its tensors (`litmlp.checkpoint.DIGEST_KEY`) that every load checks.
 
     A process killed mid-write (SIGKILL, OOM killer, preemption) leaves the previous checkpoint intact
     and at worst a stray `.<name>.<pid>.partial` file that nothing reads. Wrapped in Lightning's
@@ -25,4 +27,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         with replacing(target, durable=True) as partial:
-            torch.save(checkpoint, partial)
+            torch.save(with_digest(checkpoint), partial)
+
+    def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Lightning's load (resume, eval), with the content digest checked."""
+        checkpoint = super().load_checkpoint(path, *args, **kwargs)
+        verify_digest(checkpoint, path)
+        return checkpoint
