@@ -91,7 +91,11 @@ class _App:
         _log_to_files(message, error)
         if HydraConfig.initialized():
             # The run directory says why it has no metrics.json; sweep summaries read this.
-            (Path(HydraConfig.get().runtime.output_dir) / ERROR_FILE).write_text(message + "\n")
+            from litmlp.files import replacing
+
+            # One line, written by rename: a link named error.txt is replaced, never written through.
+            with replacing(Path(HydraConfig.get().runtime.output_dir) / ERROR_FILE) as partial:
+                partial.write_text(" ".join(message.split("\n")) + "\n")
         self.exit_code = exit_code
 
     def __call__(self, cfg: DictConfig) -> Any:

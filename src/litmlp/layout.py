@@ -8,6 +8,7 @@
   metrics.json            the final results: present once the run has finished
   error.txt               why a run failed (a sweep summary shows it)
   pruned.txt              why an Optuna search stopped the run early
+  .litmlp.lock            held by the process that trains the run (litmlp.runtime.run_lock)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TENSORBOARD_DIR = "tensorboard"
 METRICS_FILE = "metrics.json"
 ERROR_FILE = "error.txt"
 PRUNED_FILE = "pruned.txt"
+LOCK_FILE = ".litmlp.lock"
 
 
 def log_file(command: str, rank: int = 0) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,23 @@ class Interrupt(pl.Callback):
     ) -> None:
         if self._due(trainer, "checkpoint_write"):
             checkpoint["zz_kill_while_writing"] = _KillWhenPickled()
+
+
+class Pause(pl.Callback):
+    """At `step`, writes `paused` and waits (up to `timeout` s) until the file `resume` exists: a test
+    can act while the run is certainly in the middle of training."""
+
+    def __init__(self, step: int, paused: str, resume: str, timeout: float = 120) -> None:
+        self.step = step
+        self.paused = Path(paused)
+        self.resume = Path(resume)
+        self.timeout = timeout
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step != self.step or self.paused.exists():
+            return
+        self.paused.touch()
+        waited = 0.0
+        while not self.resume.exists() and waited < self.timeout:
+            time.sleep(0.05)
+            waited += 0.05

@@ -6,6 +6,9 @@ import json
 import os
 import shlex
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -233,3 +236,64 @@ def test_a_run_under_a_path_with_an_apostrophe_resumes_with_the_printed_command(
     resumed = run_cli("train", *command[2:], "trainer.max_epochs=2", cwd=cwd)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((run / "metrics.json").read_text())["epochs_trained"] == 2
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Until `path` exists (the process got there) or the process ended."""
+    waited = 0.0
+    while not path.exists() and process.poll() is None and waited < timeout:
+        time.sleep(0.05)
+        waited += 0.05
+    assert path.exists(), "the run never reached the pause"
+
+
+@pytest.mark.slow
+def test_a_run_being_trained_cannot_be_resumed_by_a_second_process(tmp_path):
+    run = tmp_path / "run"
+    pause = (
+        "+callbacks.pause._target_=tests.helpers.interrupt.Pause",
+        "+callbacks.pause.step=7",
+        f"+callbacks.pause.paused={tmp_path / 'paused'}",
+        f"+callbacks.pause.resume={tmp_path / 'go'}",
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "litmlp", "train", *RUN, *pause, "hydra.run.dir=run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(tmp_path / "paused", first)
+        log_before = (run / "train.log").read_bytes()
+        second = run_cli("train", f"resume={run}", cwd=tmp_path)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            f"litmlp train: error: {run} is being trained by another process (pid {first.pid}); wait for it "
+            "to end, or stop it (it saves a resumable checkpoint) and resume then"
+        ]
+        assert (run / "train.log").read_bytes() == log_before  # touched nothing
+    finally:
+        (tmp_path / "go").touch()
+        _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["epochs_trained"] == 4
+
+
+@pytest.mark.slow
+def test_a_run_whose_files_are_links_is_not_resumed_through_them(tmp_path):
+    first = run_cli("train", *RUN, *interrupt(7, "batch_end", "SIGTERM"), "hydra.run.dir=run", cwd=tmp_path)
+    assert first.returncode == 143
+    run = tmp_path / "run"
+    outside = tmp_path / "profile.sh"
+    outside.write_text("# a shell start-up file\n")
+    (run / "error.txt").symlink_to(outside)
+    resumed = run_cli("train", f"resume={run}", TRUST, cwd=tmp_path)
+    assert resumed.returncode == 1
+    assert resumed.stderr.strip().splitlines()[-1] == (
+        f"litmlp train: error: {run / 'error.txt'} is a symbolic link; litmlp does not write through links "
+        "in a run directory (replace it with a plain file to resume)"
+    )
+    assert outside.read_text() == "# a shell start-up file\n"

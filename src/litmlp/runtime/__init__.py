@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,19 @@ def run_task(command: str, load_task: Callable[[], Task], cfg: DictConfig) -> An
     from litmlp.runtime.distributed import distributed_job
 
     task = load_task()
-    with distributed_job():
+    run_dir = Path(hydra_config.runtime.output_dir)
+    with distributed_job(), _holding(command, run_dir):
         result = task(cfg)
     if command == "train" and isinstance(result, dict):
         _progress_from_last_checkpoint(result, Path(hydra_config.runtime.output_dir))
     return result
+
+
+def _holding(command: str, run_dir: Path) -> AbstractContextManager[None]:
+    """The run's lock while rank 0 trains it (other ranks and commands share or need none)."""
+    from litmlp.runtime.run_lock import holding_run
+
+    return holding_run(run_dir) if command == "train" and process_rank() == 0 else nullcontext()
 
 
 def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any]:

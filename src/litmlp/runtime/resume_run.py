@@ -105,6 +105,10 @@ def resume_overrides(overrides: list[str]) -> list[str]:
     )
     if not (run_dir / LAST_CHECKPOINT).is_file():
         raise LitmlpError(f"resume={value}: {run_dir / LAST_CHECKPOINT} not found, nothing to resume")
+    from litmlp.runtime.run_lock import refuse_if_running, refuse_links
+
+    refuse_if_running(run_dir)  # before Hydra opens the run's log
+    refuse_links(run_dir)
     # output_subdir=null keeps the run's own .hydra/ (its original config and overrides) untouched.
     quoted = hydra_quoted(str(run_dir))
     return [*others, f"resume={quoted}", f"hydra.run.dir={quoted}", "hydra.output_subdir=null"]
