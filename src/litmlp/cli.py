@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,15 @@ class _App:
 
     def __call__(self, cfg: DictConfig) -> Any:
         """The task's result (a sweeper reads it), or None when the run failed."""
+        if self.command == "train":  # training saves and stops on its own (litmlp.runtime.resume)
+            return self._run(cfg)
+        previous = signal.signal(signal.SIGTERM, _stop_requested)
+        try:
+            return self._run(cfg)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _run(self, cfg: DictConfig) -> Any:
         from hydra.core.hydra_config import HydraConfig
         from hydra.errors import HydraException
         from hydra.types import RunMode
@@ -108,7 +118,14 @@ class _App:
 
         from litmlp import runtime
         from litmlp.config.errors import describe_config_error
-        from litmlp.errors import BadValueError, LitmlpError, RunInterrupted, RunPruned, UsageError
+        from litmlp.errors import (
+            BadValueError,
+            LitmlpError,
+            RunInterrupted,
+            RunPruned,
+            StopRequested,
+            UsageError,
+        )
         from litmlp.runtime.resume_run import resume_command
 
         module_name, function_name, _ = COMMANDS[self.command]
@@ -131,6 +148,10 @@ class _App:
             if self.debug:
                 raise
             self.fail(str(error), error.exit_code)
+        except StopRequested as stop:
+            # Files being written were removed on the way out (litmlp.files.replacing): nothing half-done.
+            print(f"litmlp {self.command}: {stop}; nothing was written", file=sys.stderr)
+            self.exit_code = 128 + signal.Signals[stop.signal_name].value
         except RunInterrupted as stop:
             if self.launched_rank:
                 return None  # rank 0 stopped at the same step and says so
@@ -160,6 +181,12 @@ class _App:
             if in_sweep and message.startswith("internal error"):
                 message = f"{type(error).__name__}: {_first_line(error)}"
             self.fail(message, 1, error)
+
+
+def _stop_requested(signum: int, frame: Any) -> None:
+    from litmlp.errors import StopRequested
+
+    raise StopRequested(signal.Signals(signum).name)
 
 
 def _line(command: str, message: str) -> str:

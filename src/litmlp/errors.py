@@ -41,5 +41,13 @@ class RunInterrupted(Exception):  # noqa: N818 (not an error: the run stopped on
         self.exit_code = exit_code
 
 
+class StopRequested(BaseException):  # BaseException: no `except Exception` on the way swallows it
+    """SIGTERM during a command with nothing to resume (eval, predict, export): it ends, writing nothing."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"stopped by {signal_name}")
+        self.signal_name = signal_name
+
+
 class RunPruned(Exception):  # noqa: N818 (not an error: the search stopped an unpromising run)
     """An Optuna search stopped this run early; the search goes on."""

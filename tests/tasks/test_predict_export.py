@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +18,7 @@ import torch
 
 from litmlp.runtime.trust import load_run_config
 from litmlp.tasks.trained_model import load_trained_model
-from tests.conftest import run_cli, train_quickly
+from tests.conftest import REPO, run_cli, train_quickly
 from tests.helpers.tables import SPECIES, flower_rows, write_flowers
 
 
@@ -148,3 +153,43 @@ def test_eval_on_the_users_table_reproduces_train(flowers_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = (flowers_run.parent / "logs" / "eval" / "runs").iterdir()
     assert json.loads((run / "metrics.json").read_text())["test"] == pytest.approx(metrics["test"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_predict_stopped_by_sigterm_says_so_and_leaves_no_file(flowers_run, tmp_path):
+    rows = np.random.default_rng(0).normal(size=(1_000_000, 4))
+    np.savetxt(
+        tmp_path / "big.csv",
+        rows,
+        fmt="%.4f",
+        delimiter=",",
+        comments="",
+        header="sepal_length,sepal_width,petal_length,petal_width",
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "litmlp",
+            "predict",
+            f"ckpt_path={flowers_run / 'checkpoints' / 'last.ckpt'}",
+            "input=big.csv",
+            "output=out.csv",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    waited = 0.0
+    while not list(tmp_path.glob(".out.csv.*.partial.csv")) and process.poll() is None and waited < 120:
+        time.sleep(0.02)
+        waited += 0.02
+    assert process.poll() is None, "predict ended before it was stopped"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert stderr.strip().splitlines()[-1] == "litmlp predict: stopped by SIGTERM; nothing was written"
+    assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == []
