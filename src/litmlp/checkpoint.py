@@ -21,8 +21,9 @@ CONFIG_KEY = "litmlp_config"
 # The DataModule's state (scaling, feature and class names) for prediction and export. Lightning also
 # stores it, under the DataModule's class name.
 DATA_KEY = "litmlp_data"
-# sha256 of every tensor in the checkpoint (keys, dtypes, shapes, bytes), written with it, checked on load:
-# a flipped byte inside a weight tensor (which torch's reader does not notice) is refused, not used.
+# sha256 of the checkpoint's content (every tensor's key, dtype, shape and bytes; every plain value), written
+# with it, checked on load: a flipped byte inside a weight tensor, which torch's reader does not notice,
+# or in a stored label or median, is refused, not used.
 DIGEST_KEY = "litmlp_digest"
 
 
@@ -41,6 +42,8 @@ def tensor_digest(checkpoint: dict[str, Any]) -> str:
         elif isinstance(value, (list, tuple)):
             for index, item in enumerate(value):
                 visit(f"{key}[{index}]", item)
+        elif value is None or isinstance(value, (str, bytes, int, float, bool)):
+            digest.update(f"{key}={value!r};".encode())  # labels, medians, settings: they change results too
 
     visit("", checkpoint)
     return digest.hexdigest()

@@ -186,6 +186,7 @@ class _App:
 def _stop_requested(signum: int, frame: Any) -> None:
     from litmlp.errors import StopRequested
 
+    signal.signal(signum, signal.SIG_IGN)  # once: a second signal must not interrupt the clean-up
     raise StopRequested(signal.Signals(signum).name)
 
 

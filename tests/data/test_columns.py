@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from litmlp.data import FileDataModule
-from litmlp.data.columns import Cells, ColumnEncoder
+from litmlp.data.columns import Cells, Column, ColumnEncoder, _number, category_text
 from litmlp.errors import LitmlpError
 from tests.helpers.tables import write_csv, write_shop
 
@@ -118,3 +118,27 @@ def test_the_datamodule_encodes_held_out_files_with_the_training_encoding(tmp_pa
         "fill": None,
         "indicator": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("written", "category"),
+    [
+        ("1", "1"),
+        ("1.0", "1"),
+        ("01", "1"),
+        ("+1", "1"),
+        ("-3.00", "-3"),
+        ("2.50", "2.5"),
+        ("1e3", "1000"),
+        ("9007199254740993", "9007199254740993"),
+        ("red", "red"),
+        (" 0x1", " 0x1"),
+    ],
+)
+def test_a_category_has_one_text_whether_read_as_text_or_as_a_number(written, category):
+    assert category_text(written) == category
+    number = _number(written)
+    if number is not None and written.strip() == written and abs(number) < 2**53:
+        # The same cell read into a numeric column is the same category.
+        encoder = ColumnEncoder([Column("c", categories=[category])])
+        assert encoder.transform({"c": Cells(numbers=np.array([number]))}, PATH).tolist() == [[1.0]]

@@ -16,6 +16,7 @@ Numpy only: `litmlp predict` uses it without Lightning.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -91,11 +92,20 @@ def _number(text: str) -> float | None:
         return None
 
 
+_INTEGER = re.compile(r"[+-]?(\d+)(\.0*)?")
+
+
 def category_text(value: str) -> str:
-    """A category's canonical text: integer-coded values read as "1" whether written 1, 1.0 or 01."""
+    """A category's canonical text, the same whether a cell was read as text or as a number: an integer
+    is its digits (`1`, `1.0`, `01` and `+1` are `1`; exact at any size), another number is Python's
+    shortest form (`2.50` is `2.5`), text stays as it is."""
+    integer = _INTEGER.fullmatch(value)
+    if integer:
+        digits = integer.group(1).lstrip("0") or "0"
+        return f"-{digits}" if value.startswith("-") and digits != "0" else digits
     number = _number(value)
-    if number is not None and math.isfinite(number) and number == int(number):
-        return str(int(number))
+    if number is not None and math.isfinite(number):
+        return category_text(repr(number)) if number == int(number) else repr(number)
     return value
 
 

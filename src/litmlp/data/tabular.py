@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 import torch
 
 from litmlp.data.loader import EpochBatchSampler, InMemoryLoader
+from litmlp.data.readers import label_text
 from litmlp.errors import BadValueError, LitmlpError, UsageError, at_least
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,8 @@ class TabularDataModule(pl.LightningDataModule):
                 raise LitmlpError(
                     f"{self.source} has {found} features, the checkpoint was trained on {expected}"
                 )
-            if state_dict["classes"] != self.classes:
+            # Labels are compared as read now: a checkpoint from before labels were normalised says "1.0".
+            if [label_text(str(c)) for c in state_dict["classes"]] != self.classes:
                 raise LitmlpError(
                     f"{self.source} has the classes {self.classes}, the checkpoint {state_dict['classes']}"
                 )

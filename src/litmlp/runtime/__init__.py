@@ -70,19 +70,20 @@ def run_task(command: str, load_task: Callable[[], Task], cfg: DictConfig) -> An
             in_sweep=hydra_config.mode == RunMode.MULTIRUN,
         )
     )
-    if command == "train" and cfg.resume:
-        resumed = _resume(cfg, list(hydra_config.overrides.task))
-        if isinstance(resumed, dict):
-            return resumed
-        cfg = resumed
-    cfg = _complete(command, cfg)
-    _share_threads(cfg)
-    from litmlp.runtime.distributed import distributed_job
-
-    task = load_task()
     run_dir = Path(hydra_config.runtime.output_dir)
-    with distributed_job(), _holding(command, run_dir):
-        result = task(cfg)
+    with _holding(command, run_dir):  # before a resumed run's files are touched (its events rewound)
+        if command == "train" and cfg.resume:
+            resumed = _resume(cfg, list(hydra_config.overrides.task))
+            if isinstance(resumed, dict):
+                return resumed
+            cfg = resumed
+        cfg = _complete(command, cfg)
+        _share_threads(cfg)
+        from litmlp.runtime.distributed import distributed_job
+
+        task = load_task()
+        with distributed_job():
+            result = task(cfg)
     if command == "train" and isinstance(result, dict):
         _progress_from_last_checkpoint(result, Path(hydra_config.runtime.output_dir))
     return result

@@ -54,7 +54,9 @@ def process_rank() -> int:
 
 def job_overrides(job: AnnouncedJob) -> list[str]:
     """Hydra overrides that run the announced job, alone, in its own run directory."""
-    return [*job.overrides, f"hydra.run.dir='{job.run_dir}'"]
+    from litmlp.runtime.resume_run import hydra_quoted
+
+    return [*job.overrides, f"hydra.run.dir={hydra_quoted(job.run_dir)}"]
 
 
 def rank_overrides(command: str, rank: int) -> list[str]:

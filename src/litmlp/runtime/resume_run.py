@@ -149,7 +149,10 @@ def refuse_taken_run_dir(overrides: list[str]) -> None:
         run_dir = Path(cfg.hydra.run.dir).resolve()
     else:
         return
+    from litmlp.runtime.run_lock import refuse_if_running
+
     try:
+        refuse_if_running(run_dir)  # a run in its first epoch has no checkpoint yet, but is running
         occupied = (run_dir / LAST_CHECKPOINT).is_file()
     except OSError:  # a path the system refuses (a name too long): making the directory names the key
         occupied = False

@@ -46,8 +46,6 @@ AT_LEAST: dict[str, dict[str, float]] = {
 }
 BETWEEN_0_AND_1 = {  # open interval
     "torch.optim.lr_scheduler.ReduceLROnPlateau": ("factor",),
-    "torch.optim.lr_scheduler.StepLR": ("gamma",),
-    "torch.optim.lr_scheduler.MultiStepLR": ("gamma",),
 }
 
 

@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 from litmlp.data.columns import MISSING_TEXT
-from litmlp.data.readers import Table, iter_csv_rows, parse_csv_rows, read_table
+from litmlp.data.readers import Table, iter_csv_rows, label_text, parse_csv_rows, read_table
 from litmlp.errors import LitmlpError
 from litmlp.files import replacing
 from litmlp.tasks.trained_model import TrainedModel, load_trained_model
@@ -94,7 +94,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
                     (p, t) for p, t in zip(predicted, table.labels, strict=True) if t not in MISSING_TEXT
                 ]
                 labelled += len(pairs)
-                correct += sum(p == t for p, t in pairs)
+                correct += sum(label_text(p) == t for p, t in pairs)  # t was read normalised
         if rows == 0:  # inside the block: no output file is left behind
             raise LitmlpError(f"{source} has a header but no rows")
     for column, count in trained.encoder.unseen.items():
