@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from litmlp.checkpoint import CONFIG_KEY
+from litmlp.checkpoint import CONFIG_KEY, with_digest
 from litmlp.errors import LitmlpError
 from litmlp.runtime.trust import check_stored_config, judge_target
 from tests.conftest import REPO, run_cli, train_quickly
@@ -147,7 +147,8 @@ def crafted(trained: Path, tmp_path: Path, payload: str) -> tuple[Path, Path]:
     edit, _ = PAYLOADS[payload]
     checkpoint[CONFIG_KEY] = edit(checkpoint[CONFIG_KEY], marker)
     path = tmp_path / "crafted.ckpt"
-    torch.save(checkpoint, path)
+    # The digest is integrity, not authenticity: an attacker writes a matching one, and trust still refuses.
+    torch.save(with_digest(checkpoint), path)
     return path, marker
 
 

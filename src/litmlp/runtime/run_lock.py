@@ -30,10 +30,8 @@ def refuse_if_running(run_dir: Path) -> None:
     path = run_dir / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
+    except OSError:  # no lock there (or a path the system refuses: making the directory will say so)
         return
-    except OSError as error:
-        raise LitmlpError(f"{path}: cannot open the run's lock ({error.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
