@@ -1,7 +1,7 @@
 """What a litmlp checkpoint holds beyond Lightning's, and reading one safely.
 
 Reading never unpickles code: tensors and plain containers only (`weights_only=True`). This module imports
-torch but not Lightning, so prediction and export start quickly.
+torch but not Lightning: `litmlp inspect` and the trust check read checkpoints without importing it.
 """
 
 from __future__ import annotations

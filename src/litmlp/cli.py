@@ -7,7 +7,6 @@ library is imported up front, so `litmlp --help` is instant; the rest when a com
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
 import signal
@@ -210,10 +209,9 @@ def describe_unexpected(error: BaseException) -> str:
     if broken_yaml is not None:
         return broken_yaml
     if isinstance(error, OSError) and error.filename is not None:
-        reason = error.strerror or type(error).__name__
-        if error.errno == errno.ENAMETOOLONG:
-            reason += " (a name in the path is longer than the file system allows)"
-        return f"{error.filename}: {reason}"
+        from litmlp.files import os_error_reason
+
+        return f"{error.filename}: {os_error_reason(error)}"
     return f"internal error: {type(error).__name__}: {_first_line(error)} (LITMLP_DEBUG=1 for the traceback)"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,3 +33,11 @@ def replacing(path: Path, *, durable: bool = False) -> Iterator[Path]:
                 os.close(directory)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def os_error_reason(error: OSError) -> str:
+    """What the system said, in words a user can act on."""
+    reason = error.strerror or type(error).__name__
+    if error.errno == errno.ENAMETOOLONG:
+        reason += " (a name in the path is longer than the file system allows)"
+    return reason

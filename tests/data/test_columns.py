@@ -72,8 +72,9 @@ def test_imputation_uses_training_medians_with_an_indicator_and_a_missing_catego
 
 def test_by_default_missing_values_are_refused_naming_every_column():
     cells = {"a": Cells.from_texts(["1", "", "3"]), "b": Cells.from_texts(["x", "y", "null"])}
+    encoder = fit(cells, [0, 1, 2])
     with pytest.raises(LitmlpError) as raised:
-        fit(cells, [0, 1, 2])
+        encoder.transform(cells, PATH)
     assert str(raised.value) == (
         "t.csv: missing values in column 'a' (1 row, the first is row 2), 'b' (1 row, the first is row 3); "
         "set data.missing=impute to fill them (numbers: the training median; categories: a category of "

@@ -1,7 +1,7 @@
 """Everything about data: loading rows, splitting, scaling and batching. Knows nothing of the model.
 
-The names below are imported on first use, so `litmlp.data.readers` (numpy only) does not pull in
-Lightning: `litmlp predict` starts without it.
+The names below are imported on first use, so reading a table (`litmlp.data.readers` and
+`litmlp.data.columns`, numpy only) does not pull in Lightning.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ evaluation, prediction and export encode new rows exactly as training did:
   values in the training split gets a 0/1 `<name>_missing` feature; a missing category is a category of its
   own (`<name>=<missing>`). With `missing="error"` (the default) a missing value is refused.
 
-Numpy only: `litmlp predict` uses it without Lightning.
+Numpy only (no torch, no Lightning).
 """
 
 from __future__ import annotations
@@ -142,27 +142,21 @@ class ColumnEncoder:
         missing: str = "error",
         row_numbers: np.ndarray | None = None,
     ) -> ColumnEncoder:
-        """Decide each column's kind from all its rows, its categories and medians from `train_rows`."""
-        if missing not in MISSING_CHOICES:
-            raise LitmlpError(f"data.missing={missing}: choose one of {', '.join(MISSING_CHOICES)}")
+        """Decide each column's kind from all its rows, its categories and medians from `train_rows`.
+        (`missing="error"`: a missing value is refused when rows are encoded, by `transform`.)"""
         for name in categorical:
             if name not in cells:
                 raise LitmlpError(f"data.categorical: '{name}' is not a feature column of {path}")
         numbers = (
             row_numbers if row_numbers is not None else np.arange(1, len(next(iter(cells.values()))) + 1)
         )
-        if missing == "error":
-            _refuse_missing(cells, path, numbers)
         columns = []
         for name, values in cells.items():
-            train = values.take(train_rows)
             if name in categorical or (values.texts is not None and not _mostly_numbers(values)):
-                columns.append(_fit_categories(name, train, path))
+                columns.append(_fit_categories(name, values.take(train_rows), path))
             else:
-                if values.texts is not None:
-                    _as_numbers(values, name, path, numbers)  # refuses the few non-number cells
-                train_numbers = _as_numbers(train, name, path, numbers[train_rows])
-                columns.append(_fit_numbers(name, train_numbers, impute=missing == "impute"))
+                column = _as_numbers(values, name, path, numbers)  # refuses a stray text cell, naming its row
+                columns.append(_fit_numbers(name, column[train_rows], impute=missing == "impute"))
         return cls(columns, missing=missing)
 
     def transform(

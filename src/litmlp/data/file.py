@@ -11,7 +11,7 @@ import torch
 from litmlp.data.columns import MISSING_CHOICES, ColumnEncoder
 from litmlp.data.readers import Table, class_names, read_table
 from litmlp.data.tabular import TabularDataModule, stratified_split
-from litmlp.errors import LitmlpError
+from litmlp.errors import BadValueError, LitmlpError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class FileDataModule(TabularDataModule):
         """`loading` takes the split and batching arguments of `TabularDataModule`."""
         super().__init__(**loading)
         if missing not in MISSING_CHOICES:
-            raise LitmlpError(f"data.missing={missing}: choose one of {', '.join(MISSING_CHOICES)}")
+            raise BadValueError("missing", missing, f"choose one of {', '.join(MISSING_CHOICES)}")
         self.path = Path(path)
         self.target = target
         self.feature_columns = features or None

@@ -7,7 +7,6 @@ in `RunDirectory.refused`, and the CLI reports it instead of Hydra's OSError: ex
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,14 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from litmlp.errors import UsageError
+from litmlp.files import os_error_reason
 
 
 def _make(key: str, directory: str) -> UsageError | None:
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        reason = error.strerror or type(error).__name__
-        if error.errno == errno.ENAMETOOLONG:
-            reason += " (a name in the path is longer than the file system allows)"
+        reason = os_error_reason(error)
         where = f" ({error.filename})" if error.filename and str(error.filename) != directory else ""
         return UsageError(f"{key}={directory}: cannot create this directory: {reason}{where}")
     return None

@@ -18,7 +18,7 @@ from hydra._internal.utils import _locate
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from litmlp.errors import BadValueError, UsageError
+from litmlp.errors import BadValueError, UsageError, at_least
 from litmlp.tasks.build import without_call_arguments
 
 # class (by module path, matched along each target's base classes) -> argument -> smallest sensible value
@@ -88,11 +88,11 @@ def check_values(cfg: DictConfig, sections: tuple[str, ...]) -> None:
             target = _class(node)
             if target is None:
                 continue
-            at_least, between = _rules(target)
-            for name, minimum in at_least.items():
+            minimums, between = _rules(target)
+            for name, minimum in minimums.items():
                 value = node.get(name) if name in node else None
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
-                    raise BadValueError(f"{key}.{name}", value, f"must be at least {minimum:g}")
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    at_least(minimum, **{f"{key}.{name}": value})  # the message litmlp's own classes give
             for name in between:
                 value = node.get(name) if name in node else None
                 if isinstance(value, (int, float)) and not 0 < value < 1:
