@@ -302,7 +302,7 @@ def damage(checkpoint: Path, out: Path, how: str) -> Path:
 
 
 DAMAGE = {
-    "flipped": "is corrupted: its tensors do not match the digest written with them",
+    "flipped": "is corrupted: its content does not match the digest written with it",
     "truncated": "the file is truncated (a zip archive without its end)",
 }
 

@@ -25,6 +25,8 @@ DATA_KEY = "litmlp_data"
 # with it, checked on load: a flipped byte inside a weight tensor, which torch's reader does not notice,
 # or in a stored label or median, is refused, not used.
 DIGEST_KEY = "litmlp_digest"
+# What the digest covers is versioned: a later definition must not call older files corrupted.
+DIGEST_VERSION = "v1:"
 
 
 def tensor_digest(checkpoint: dict[str, Any]) -> str:
@@ -50,15 +52,20 @@ def tensor_digest(checkpoint: dict[str, Any]) -> str:
 
 
 def with_digest(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    return {**checkpoint, DIGEST_KEY: tensor_digest(checkpoint)}
+    return {**checkpoint, DIGEST_KEY: DIGEST_VERSION + tensor_digest(checkpoint)}
 
 
 def verify_digest(checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Refuse a checkpoint whose tensors changed since it was written (one without a digest passes)."""
+    """Refuse a checkpoint whose content changed since it was written (one without a digest, or with a
+    digest of another version, passes unchecked)."""
     stored = checkpoint.get(DIGEST_KEY)
-    if stored is not None and stored != tensor_digest(checkpoint):
+    if (
+        isinstance(stored, str)
+        and stored.startswith(DIGEST_VERSION)
+        and stored != DIGEST_VERSION + tensor_digest(checkpoint)
+    ):
         raise LitmlpError(
-            f"checkpoint {path} is corrupted: its tensors do not match the digest written with them "
+            f"checkpoint {path} is corrupted: its content does not match the digest written with it "
             "(a damaged disk or copy); nothing was loaded from it"
         )
 
