@@ -8,6 +8,7 @@ library is imported up front, so `litmlp --help` is instant; the rest when a com
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -63,8 +64,6 @@ def _usage() -> str:
 
 def _log_to_files(message: str, error: BaseException | None = None) -> None:
     """Record the error (and its traceback, if given) in the run's log file, not on the console."""
-    import logging
-
     exc_info = (type(error), error, error.__traceback__) if error is not None else None
     record = logging.LogRecord("litmlp", logging.ERROR, __file__, 0, message, None, exc_info)
     for handler in logging.getLogger().handlers:
@@ -94,19 +93,25 @@ class _App:
             from litmlp.files import replacing
 
             # One line, written by rename: a link named error.txt is replaced, never written through.
-            with replacing(Path(HydraConfig.get().runtime.output_dir) / ERROR_FILE) as partial:
-                partial.write_text(" ".join(message.split("\n")) + "\n")
+            try:
+                with replacing(Path(HydraConfig.get().runtime.output_dir) / ERROR_FILE) as partial:
+                    partial.write_text(" ".join(message.split("\n")) + "\n")
+            except OSError:
+                pass  # a full disk: the console line is the report
         self.exit_code = exit_code
 
     def __call__(self, cfg: DictConfig) -> Any:
-        """The task's result (a sweeper reads it), or None when the run failed."""
-        if self.command == "train":  # training saves and stops on its own (litmlp.runtime.resume)
-            return self._run(cfg)
-        previous = signal.signal(signal.SIGTERM, _stop_requested)
+        """The task's result (a sweeper reads it), or None when the run failed.
+
+        A stop signal ends the command where it is (`StopRequested`); during training's steps the
+        runtime's ResumeCheckpoint takes over and stops at the next step, after saving a checkpoint.
+        """
+        previous = {signum: signal.signal(signum, _stop_requested) for signum in _STOP_SIGNALS}
         try:
             return self._run(cfg)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _run(self, cfg: DictConfig) -> Any:
         from hydra.core.hydra_config import HydraConfig
@@ -124,8 +129,10 @@ class _App:
             RunPruned,
             StopRequested,
             UsageError,
+            stopped_by,
         )
-        from litmlp.runtime.resume_run import resume_command
+        from litmlp.files import no_space
+        from litmlp.runtime.resume_run import how_to_continue, resume_command
 
         module_name, function_name, _ = COMMANDS[self.command]
         try:
@@ -148,18 +155,24 @@ class _App:
                 raise
             self.fail(str(error), error.exit_code)
         except StopRequested as stop:
-            # Files being written were removed on the way out (litmlp.files.replacing): nothing half-done.
-            print(f"litmlp {self.command}: {stop}; nothing was written", file=sys.stderr)
             self.exit_code = 128 + signal.Signals[stop.signal_name].value
+            if self.command == "train":
+                if not self.launched_rank:  # rank 0 stopped too and says so
+                    run_dir = Path(HydraConfig.get().runtime.output_dir)
+                    print(f"litmlp train: {stop}; {how_to_continue(run_dir)}", file=sys.stderr)
+            else:
+                # Files being written were removed on the way out (litmlp.files.replacing).
+                print(f"litmlp {self.command}: {stop}; nothing was written", file=sys.stderr)
+            self._end_sweep()
         except RunInterrupted as stop:
-            if self.launched_rank:
-                return None  # rank 0 stopped at the same step and says so
-            print(
-                f"litmlp {self.command}: stopped by {stop.signal_name} after saving a checkpoint; "
-                f"continue with: {resume_command(stop.run_dir)}",
-                file=sys.stderr,
-            )
             self.exit_code = stop.exit_code
+            if not self.launched_rank:  # rank 0 stopped at the same step and says so
+                print(
+                    f"litmlp {self.command}: {stopped_by(stop.signal_name)} after saving a checkpoint; "
+                    f"continue with: {resume_command(stop.run_dir)}",
+                    file=sys.stderr,
+                )
+            self._end_sweep()
         except (HydraException, OmegaConfBaseException) as error:
             if self.debug:
                 raise
@@ -179,13 +192,36 @@ class _App:
             in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
             if in_sweep and message.startswith("internal error"):
                 message = f"{type(error).__name__}: {_first_line(error)}"
+            if self.command == "train" and no_space(error) is not None:
+                # The previous checkpoint was kept (litmlp.files.replacing); the run can go on from it.
+                run_dir = Path(HydraConfig.get().runtime.output_dir)
+                message += f"; free some space, then {how_to_continue(run_dir)}"
             self.fail(message, 1, error)
+
+    def _end_sweep(self) -> None:
+        """In a sweep, a stop signal ends the sweep, not just its current run."""
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        from litmlp.errors import SweepStopped
+
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise SweepStopped(self.exit_code)
+
+
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGPIPE") if hasattr(signal, name)
+)
 
 
 def _stop_requested(signum: int, frame: Any) -> None:
     from litmlp.errors import StopRequested
+    from litmlp.runtime.console import output_closed
 
-    signal.signal(signum, signal.SIG_IGN)  # once: a second signal must not interrupt the clean-up
+    if signum == getattr(signal, "SIGPIPE", None) and not output_closed():
+        return  # a socket's peer went away, not the console (litmlp.runtime.console)
+    for stop_signal in _STOP_SIGNALS:  # once: another signal must not interrupt the clean-up
+        signal.signal(stop_signal, signal.SIG_IGN)
     raise StopRequested(signal.Signals(signum).name)
 
 
@@ -208,9 +244,12 @@ def describe_unexpected(error: BaseException) -> str:
     broken_yaml = describe_yaml_error(error)
     if broken_yaml is not None:
         return broken_yaml
-    if isinstance(error, OSError) and error.filename is not None:
-        from litmlp.files import os_error_reason
+    from litmlp.files import no_space, os_error_reason
 
+    full = no_space(error)
+    if full is not None:  # a writer may have wrapped it
+        error = full
+    if isinstance(error, OSError) and error.filename is not None:
         return f"{error.filename}: {os_error_reason(error)}"
     return f"internal error: {type(error).__name__}: {_first_line(error)} (LITMLP_DEBUG=1 for the traceback)"
 
@@ -301,8 +340,13 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
     from litmlp import runtime
     from litmlp.config import config_dir, register
     from litmlp.config.errors import describe_config_error
-    from litmlp.errors import LitmlpError
+    from litmlp.errors import LitmlpError, SweepStopped
+    from litmlp.runtime.console import guard_console
 
+    guard_console()  # before Hydra's logging and the progress bar take hold of the console
+    # A log line that cannot be written (a full disk, a closed console) is dropped without a traceback;
+    # the write that matters (a checkpoint, metrics.json) reports it.
+    logging.raiseExceptions = False
     app = _App(command, launched_rank=job is not None)
     # Hydra then raises its errors (bad overrides, unknown options) instead of printing a multi-line report.
     os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -326,6 +370,9 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
     except KeyboardInterrupt:
         print(f"litmlp {command}: interrupted", file=sys.stderr)
         return 130
+    except SweepStopped as stop:  # the run said how it stopped
+        print(f"litmlp {command}: the sweep stopped; its remaining runs were not started", file=sys.stderr)
+        return stop.exit_code
     except Exception as error:  # before or after the job: creating the run directory, a sweep's launch
         if app.debug:
             raise

@@ -41,12 +41,31 @@ class RunInterrupted(Exception):  # noqa: N818 (not an error: the run stopped on
         self.exit_code = exit_code
 
 
-class StopRequested(BaseException):  # BaseException: no `except Exception` on the way swallows it
-    """SIGTERM during a command with nothing to resume (eval, predict, export): it ends, writing nothing."""
+# What a stop signal means when the user did not send it.
+SIGNAL_MEANINGS = {"SIGPIPE": "its output was closed", "SIGUSR1": "SLURM's notice before the job ends"}
 
-    def __init__(self, signal_name: str) -> None:
-        super().__init__(f"stopped by {signal_name}")
+
+def stopped_by(signal_name: str) -> str:
+    """'stopped by SIGPIPE (its output was closed)'."""
+    meaning = SIGNAL_MEANINGS.get(signal_name)
+    return f"stopped by {signal_name}" + (f" ({meaning})" if meaning else "")
+
+
+class StopRequested(BaseException):  # BaseException: no `except Exception` on the way swallows it
+    """A stop signal that ends the command where it is: eval, predict and export end writing nothing; a
+    training run outside its steps (setting up, testing) or on a second Ctrl-C keeps its last checkpoint."""
+
+    def __init__(self, signal_name: str, detail: str = "") -> None:
+        super().__init__(stopped_by(signal_name) + (f" {detail}" if detail else ""))
         self.signal_name = signal_name
+
+
+class SweepStopped(BaseException):
+    """A stop signal ended one run of a sweep: the sweep ends there instead of starting the next run."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(f"exit code {exit_code}")
+        self.exit_code = exit_code
 
 
 class RunPruned(Exception):  # noqa: N818 (not an error: the search stopped an unpromising run)

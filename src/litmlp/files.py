@@ -31,8 +31,27 @@ def replacing(path: Path, *, durable: bool = False) -> Iterator[Path]:
                 os.fsync(directory)
             finally:
                 os.close(directory)
+    except Exception as error:
+        full = no_space(error)
+        if full is None:
+            raise
+        # Named by the file it was for (a writer's own error may name none, or the temporary file).
+        raise OSError(full.errno, full.strerror, str(path)) from error
     finally:
         partial.unlink(missing_ok=True)
+
+
+def no_space(error: BaseException) -> OSError | None:
+    """The "no space left" (or quota) error behind `error`, if that is what it is: a writer may wrap it
+    (torch.save raises a RuntimeError whose context is the OSError)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def os_error_reason(error: OSError) -> str:

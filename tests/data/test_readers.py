@@ -211,6 +211,37 @@ def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
     assert datamodule.feature_names == ["size"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_unicode_text_with_a_byte_order_mark_is_read_as_such(tmp_path, encoding):
+    """Excel's "Unicode text" export is UTF-16 with a byte-order mark: read, not refused as binary."""
+    path = tmp_path / "wide.csv"
+    rows = "".join(f"{i},{SPECIES[i % 3]}é\n" for i in range(60))
+    text = "size,species\n" + rows
+    bom = {"utf-16-be": b"\xfe\xff"}.get(encoding, b"")  # Python's utf-16/32 codecs write their own
+    path.write_bytes(bom + text.encode(encoding))
+    datamodule = FileDataModule(str(path), target="species")
+    datamodule.setup()
+    assert datamodule.feature_names == ["size"]
+    assert datamodule.classes == sorted(f"{name}é" for name in SPECIES)
+
+
+def test_utf16_without_a_byte_order_mark_is_read_when_named_and_refused_with_the_setting_otherwise(
+    tmp_path,
+):
+    path = tmp_path / "wide.csv"
+    path.write_bytes(
+        ("size,species\n" + "".join(f"{i},{SPECIES[i % 3]}\n" for i in range(60))).encode("utf-16-le")
+    )
+    refused(
+        f"{path}: binary content (NUL bytes), not a CSV text file (for UTF-16 text without a "
+        "byte-order mark, set data.encoding=utf-16-le",
+        path,
+    )
+    datamodule = FileDataModule(str(path), target="species", encoding="utf-16-le")
+    datamodule.setup()
+    assert datamodule.classes == list(SPECIES)
+
+
 def test_numeric_labels_are_one_class_however_written(tmp_path):
     rows = [[i, ("1", "1.0", "01", "2", "2.00")[i % 5]] for i in range(60)]
     path = write_csv(tmp_path / "n.csv", ["a", "species"], rows)

@@ -43,7 +43,8 @@ class Interrupt(pl.Callback):
             # Checkpoints are written in a background thread; finish the pending writes first, so the
             # signal lands at a known state (a kill during a write has a hook of its own).
             trainer.strategy.checkpoint_io.teardown()
-            os.kill(os.getpid(), getattr(signal, self.signal_name))
+            for name in self.signal_name.split(","):  # "SIGINT,SIGINT": Ctrl-C pressed twice
+                os.kill(os.getpid(), getattr(signal, name))
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         self._fire(trainer, "batch_start")
@@ -57,6 +58,12 @@ class Interrupt(pl.Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         self._fire(trainer, "epoch_start")
 
+    def on_sanity_check_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._fire(trainer, "sanity_check")
+
+    def on_test_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._fire(trainer, "test_start")
+
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict
     ) -> None:
@@ -66,13 +73,15 @@ class Interrupt(pl.Callback):
 
 class Pause(pl.Callback):
     """At `step`, writes `paused` and waits (up to `timeout` s) until the file `resume` exists: a test
-    can act while the run is certainly in the middle of training."""
+    can act while the run is certainly in the middle of training. Then prints `say`, if given, to the
+    run's standard output."""
 
-    def __init__(self, step: int, paused: str, resume: str, timeout: float = 120) -> None:
+    def __init__(self, step: int, paused: str, resume: str, timeout: float = 120, say: str = "") -> None:
         self.step = step
         self.paused = Path(paused)
         self.resume = Path(resume)
         self.timeout = timeout
+        self.say = say
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if trainer.global_step != self.step or self.paused.exists():
@@ -82,3 +91,5 @@ class Pause(pl.Callback):
         while not self.resume.exists() and waited < self.timeout:
             time.sleep(0.05)
             waited += 0.05
+        if self.say:
+            print(self.say, flush=True)

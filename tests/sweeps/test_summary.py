@@ -75,9 +75,14 @@ def test_summarize_rebuilds_the_summary_and_sees_unfinished_runs(sweep, tmp_path
     # A run still going (or killed) has its overrides but neither metrics nor an error yet.
     running = sweep_dir / "9" / ".hydra"
     running.mkdir(parents=True)
-    (running / "overrides.yaml").write_text("- seed=9\n")
+    # A value may hold a newline or a pipe (a quoted override): one row of the table all the same.
+    (running / "overrides.yaml").write_text('- seed=9\n- "+note=two\\nlines|here"\n')
     assert run_cli("summarize", str(sweep_dir), cwd=tmp_path).returncode == 0
     assert read_summary(sweep_dir)[-1]["status"] == "unfinished"
+    assert read_summary(sweep_dir)[-1]["note"] == "two\nlines|here"  # the CSV keeps the value
+    table = (sweep_dir / "summary.md").read_text().splitlines()
+    assert next(line for line in table if "two" in line).count("|") == table[0].count("|") + 1
+    assert sum(line.startswith("| ") for line in table) == 6  # header and five runs, one line each
     (running / "overrides.yaml").unlink()
     running.rmdir()
     running.parent.rmdir()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,8 @@ def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(resumed_mid_ep
             2 * STEPS_PER_EPOCH, "epoch_start", marks=pytest.mark.slow
         ),  # just after an epoch-end save
         pytest.param(12, "checkpoint_write", marks=pytest.mark.slow),  # while writing a step checkpoint
+        # In the first steps: from the checkpoint taken when training started.
+        pytest.param(2, "batch_start", marks=pytest.mark.slow),
     ],
 )
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, reference, step, hook):
@@ -297,3 +302,187 @@ def test_a_run_whose_files_are_links_is_not_resumed_through_them(tmp_path):
         "in a run directory (replace it with a plain file to resume)"
     )
     assert outside.read_text() == "# a shell start-up file\n"
+
+
+def pause_at(tmp_path: Path, step: int, say: str = "") -> tuple[str, ...]:
+    return (
+        "+callbacks.pause._target_=tests.helpers.interrupt.Pause",
+        f"+callbacks.pause.step={step}",
+        f"+callbacks.pause.paused={tmp_path / 'paused'}",
+        f"+callbacks.pause.resume={tmp_path / 'go'}",
+        f"+callbacks.pause.say={say}",
+    )
+
+
+def last_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert "Logging error" not in stderr, stderr[-3000:]
+    return stderr.strip().splitlines()[-1]
+
+
+def test_a_closed_output_stops_training_after_a_checkpoint_that_resumes_exactly(tmp_path, reference):
+    """`litmlp train | head`: once the reader is gone, the run saves, says how to resume, exits 141."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "litmlp", "train", *RUN, *pause_at(tmp_path, 7, "hello"), "hydra.run.dir=run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(tmp_path / "paused", process)
+    finally:
+        assert process.stdout is not None
+        process.stdout.close()  # the reader goes away; the run's next line finds the pipe closed
+        (tmp_path / "go").touch()
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 141
+    run = tmp_path / "run"
+    assert last_line(stderr) == (
+        "litmlp train: stopped by SIGPIPE (its output was closed) after saving a checkpoint; "
+        f"continue with: litmlp train resume={run}"
+    )
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
+    assert run_cli("train", f"resume={run}", TRUST, cwd=tmp_path).returncode == 0
+    assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_output_closed_before_training_stops_the_run_with_one_line(tmp_path):
+    """`litmlp train | head -1`: closed after the first line, before the first checkpoint."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "litmlp", "train", *RUN, "hydra.run.dir=run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 141
+    run = tmp_path / "run"
+    assert last_line(stderr) == (
+        f"litmlp train: stopped by SIGPIPE (its output was closed); start it again ({run} holds no "
+        "checkpoint to resume from)"
+    )
+    assert not (run / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_stops_at_once_and_resumes_from_the_previous_checkpoint(tmp_path, reference):
+    first = run_cli(
+        "train", *RUN, *interrupt(7, "batch_end", "'SIGINT,SIGINT'"), "hydra.run.dir=run", cwd=tmp_path
+    )
+    run = tmp_path / "run"
+    assert first.returncode == 130
+    assert last_line(first.stderr) == (
+        "litmlp train: stopped by SIGINT again, without waiting for the step's checkpoint; continue from "
+        f"its checkpoint at step 6 with: litmlp train resume={run}"
+    )
+    assert run_cli("train", f"resume={run}", TRUST, cwd=tmp_path).returncode == 0
+    assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("step", "hook", "signal_name", "exit_code", "saved_step"),
+    [
+        (0, "sanity_check", "SIGTERM", 143, None),  # before training: nothing to resume
+        (4 * STEPS_PER_EPOCH, "test_start", "SIGINT", 130, 4 * STEPS_PER_EPOCH),  # trained, not tested
+    ],
+)
+def test_a_stop_outside_the_training_steps_ends_at_once_saying_whether_it_can_resume(
+    tmp_path, reference, step, hook, signal_name, exit_code, saved_step
+):
+    first = run_cli("train", *RUN, *interrupt(step, hook, signal_name), "hydra.run.dir=run", cwd=tmp_path)
+    run = tmp_path / "run"
+    assert first.returncode == exit_code
+    assert not (run / "metrics.json").exists()
+    if saved_step is None:
+        assert last_line(first.stderr) == (
+            f"litmlp train: stopped by {signal_name}; start it again ({run} holds no checkpoint to "
+            "resume from)"
+        )
+        assert not (run / "checkpoints" / "last.ckpt").exists()
+        return
+    assert last_line(first.stderr) == (
+        f"litmlp train: stopped by {signal_name}; continue from its checkpoint at step {saved_step} with: "
+        f"litmlp train resume={run}"
+    )
+    assert run_cli("train", f"resume={run}", TRUST, cwd=tmp_path).returncode == 0
+    assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_a_stop_signal_ends_the_whole_sweep(tmp_path):
+    result = run_cli(
+        "train",
+        "-m",
+        *RUN,
+        *interrupt(3, "batch_end", "SIGTERM"),
+        "seed=0,1",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 143
+    lines = result.stderr.strip().splitlines()
+    assert lines[-2].startswith("litmlp train: stopped by SIGTERM after saving a checkpoint; continue with: ")
+    assert lines[-1] == "litmlp train: the sweep stopped; its remaining runs were not started"
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0"]
+
+
+@contextmanager
+def small_file_system(path: Path, size: str) -> Iterator[Path]:
+    """A real file system of `size` at `path` (tmpfs: mounting needs root, as the CI container has)."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def test_a_full_disk_stops_with_one_line_keeping_a_checkpoint_that_resumes_exactly(tmp_path, reference):
+    with small_file_system(tmp_path / "disk", "200k") as disk:
+        run = disk / "run"
+        first = run_cli("train", *RUN, f"hydra.run.dir={run}", cwd=tmp_path)
+        assert first.returncode == 1
+        stopped = re.fullmatch(
+            r"litmlp train: error: (.+): No space left on device; free some space, then continue from its "
+            rf"checkpoint at step (\d+) with: litmlp train resume={run}",
+            last_line(first.stderr),
+        )
+        assert stopped, first.stderr[-2000:]
+        assert Path(stopped[1]).parent == run / "checkpoints"
+        step = int(stopped[2])
+        assert step < 4 * STEPS_PER_EPOCH
+        assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step
+        assert not list(run.rglob("*partial*"))
+        assert not (run / "metrics.json").exists()
+        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)  # space freed
+        resumed = run_cli("train", f"resume={run}", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_a_disk_too_small_for_any_checkpoint_says_to_start_again(tmp_path):
+    with small_file_system(tmp_path / "disk", "48k") as disk:
+        run = disk / "run"
+        first = run_cli("train", *RUN, f"hydra.run.dir={run}", cwd=tmp_path)
+        assert first.returncode == 1
+        assert last_line(first.stderr) == (
+            f"litmlp train: error: {run / 'checkpoints' / 'last.ckpt'}: No space left on device; free some "
+            f"space, then start it again ({run} holds no checkpoint to resume from)"
+        )
+        assert not (run / "checkpoints" / "last.ckpt").exists()

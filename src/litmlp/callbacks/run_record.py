@@ -29,10 +29,25 @@ class RunRecord(pl.Callback):
     A LightningModule written the usual way calls `save_hyperparameters()` with its net (an `nn.Module`)
     and optimizer (a partial) among them; Lightning would pickle those into every checkpoint, which a safe
     load then refuses. The config rebuilds them, so the checkpoint keeps their repr instead.
+
+    It also keeps the last validation's metrics (`validation`) in the training state: a run resumed after
+    its last epoch (stopped while testing) reports them as the uninterrupted run does.
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
+        self.validation: dict[str, float] = {}
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            metrics = trainer.callback_metrics.items()
+            self.validation = {name: float(value) for name, value in metrics if name.startswith("val/")}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"validation": self.validation}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.validation = dict(state_dict.get("validation", {}))
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]

@@ -15,6 +15,7 @@ import logging
 import math
 import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,33 +160,57 @@ def _unreadable(path: Path, error: Exception, where: str, encoding: str, option:
     return LitmlpError(f"{path}: not a readable CSV file ({where}: {error})")
 
 
-def iter_csv_rows(
-    path: Path, encoding: str = "utf-8", encoding_option: str = "data.encoding"
-) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header, and the data rows numbered from 1; a row with the wrong number of fields is an error."""
+# Byte-order marks that name a file's encoding (UTF-32 first: its little-endian mark starts like UTF-16's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _text_encoding(path: Path, encoding: str, encoding_option: str) -> str:
+    """The encoding to read `path` with: a UTF-16/32 byte-order mark names it (Excel's "Unicode text");
+    otherwise `encoding`, refusing a file that is not text (NUL bytes) in it."""
     with path.open("rb") as raw:
-        if b"\0" in raw.read(8192):
-            raise LitmlpError(f"{path}: binary content (NUL bytes), not a CSV text file")
+        head = raw.read(8192)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
     try:
-        # A UTF-8 file may start with a byte-order mark (Excel writes one): it is not part of the first name.
-        utf8 = codecs.lookup(encoding).name == "utf-8"
-        file = path.open(newline="", encoding="utf-8-sig" if utf8 else encoding)
+        wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
     except LookupError:
         raise LitmlpError(f"{encoding_option}={encoding}: unknown text encoding") from None
-    reader = csv.reader(file)
-    try:
-        header = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as error:
-        file.close()
-        raise _unreadable(path, error, "in the header", encoding, encoding_option) from None
-    if not header:
-        file.close()
-        raise LitmlpError(f"{path} is empty")
-    header = [name.strip() for name in header]
+    if b"\0" in head and not wide:
+        raise LitmlpError(
+            f"{path}: binary content (NUL bytes), not a CSV text file (for UTF-16 text without a "
+            f"byte-order mark, set {encoding_option}=utf-16-le or utf-16-be)"
+        )
+    # A UTF-8 file may start with a byte-order mark (Excel writes one): it is not part of the first name.
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
 
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        number = 0
-        with file:
+
+@contextmanager
+def open_csv(
+    path: Path, encoding: str = "utf-8", encoding_option: str = "data.encoding"
+) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
+    """The header, and the data rows numbered from 1 (a row with the wrong number of fields is an error);
+    the file is closed when the block ends, however it ends."""
+    reading = _text_encoding(path, encoding, encoding_option)
+    if reading in ("utf-16", "utf-32"):  # named by the file's byte-order mark
+        encoding = reading
+    with path.open(newline="", encoding=reading) as file:
+        reader = csv.reader(file)
+        try:
+            header = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise _unreadable(path, error, "in the header", encoding, encoding_option) from None
+        if not header:
+            raise LitmlpError(f"{path} is empty")
+        header = [name.strip() for name in header]
+
+        def rows() -> Iterator[tuple[int, list[str]]]:
+            number = 0
             try:
                 for number, row in enumerate(reader, start=1):
                     if not row:
@@ -198,7 +223,7 @@ def iter_csv_rows(
             except (UnicodeDecodeError, csv.Error) as error:
                 raise _unreadable(path, error, f"at row {number + 1}", encoding, encoding_option) from None
 
-    return header, rows()
+        yield header, rows()
 
 
 def _column_cells(texts: list[str]) -> Cells:
@@ -247,9 +272,9 @@ def _read_csv(
     encoding: str,
     encoding_option: str,
 ) -> Table:
-    header, rows = iter_csv_rows(path, encoding, encoding_option)
-    names, target = _columns(path, header, target, features, require_target)
-    table = parse_csv_rows(path, header, rows, names, target)
+    with open_csv(path, encoding, encoding_option) as (header, rows):
+        names, target = _columns(path, header, target, features, require_target)
+        table = parse_csv_rows(path, header, rows, names, target)
     if len(table) == 0:
         raise LitmlpError(f"{path} has a header but no rows")
     return table

@@ -16,8 +16,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint to a temporary file, fsyncs it and renames it over the target, with a digest of
     its tensors (`litmlp.checkpoint.DIGEST_KEY`) that every load checks.
 
-    A process killed mid-write (SIGKILL, OOM killer, preemption) leaves the previous checkpoint intact
-    and at worst a stray `.<name>.<pid>.partial` file that nothing reads. Wrapped in Lightning's
+    A process killed mid-write (SIGKILL, OOM killer, preemption) or a full disk leaves the previous
+    checkpoint intact (a full disk is an OSError naming the checkpoint) and at worst a stray
+    `.<name>.<pid>.partial` file that nothing reads. Wrapped in Lightning's
     `AsyncCheckpointIO` (conf/trainer/default.yaml), the write happens in a background thread.
     """
 
@@ -26,8 +27,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(target, durable=True) as partial:
-            torch.save(with_digest(checkpoint), partial)
+        # Through a Python file: a full disk is then an OSError (ENOSPC) behind torch's RuntimeError.
+        with replacing(target, durable=True) as partial, partial.open("wb") as file:
+            torch.save(with_digest(checkpoint), file)
 
     def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Lightning's load (resume, eval), with the content digest checked."""

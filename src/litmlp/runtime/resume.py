@@ -1,8 +1,10 @@
 """Keeps `checkpoints/last.ckpt` resumable, so `litmlp train resume=RUN_DIR` continues exactly.
 
-It is written at the end of every training epoch, every `every_n_train_steps` steps, and when the run is
-asked to stop (SIGTERM, SIGINT/Ctrl-C, SIGUSR1 from SLURM before preemption): the signal only sets a flag,
-and the checkpoint is taken at the next step boundary, then the run exits with `RunInterrupted`. In a
+It is written when training starts (a run stopped in its first epoch can resume), at the end of every
+training epoch, every `every_n_train_steps` steps, and when the run is asked to stop (SIGTERM,
+SIGINT/Ctrl-C, SIGUSR1 from SLURM before preemption, SIGPIPE when its console output was closed): the
+signal only sets a flag, and the checkpoint is taken at the next step boundary, then the run exits with
+`RunInterrupted`. A second Ctrl-C stops at once (`StopRequested`), keeping the previous checkpoint. In a
 distributed run the ranks first agree on the step (a signal may reach only one of them).
 Besides what Lightning saves (weights, optimizer, schedulers, loop progress, callbacks, the loader's
 position in the epoch), it stores the RNG states, the state of every torchmetrics object of the module
@@ -29,8 +31,9 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from torchmetrics import Metric
 
-from litmlp.errors import LitmlpError, RunInterrupted
+from litmlp.errors import LitmlpError, RunInterrupted, StopRequested
 from litmlp.layout import LAST_CHECKPOINT_NAME
+from litmlp.runtime.console import output_closed
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ METRIC_STATES_KEY = "litmlp_metric_states"
 VOTE_EVERY_N_STEPS = 10
 
 STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name)
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGPIPE") if hasattr(signal, name)
 )
 
 
@@ -138,9 +141,14 @@ class ResumeCheckpoint(Checkpoint):
         return str(self.path) if self.path.is_file() else ""
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == getattr(signal, "SIGPIPE", None) and not output_closed():
+            return  # a socket's peer went away, not the console (litmlp.runtime.console)
+        if signum == signal.SIGINT and self.stop_signal is not None:
+            for stop_signal in STOP_SIGNALS:  # another one must not interrupt the way out
+                signal.signal(stop_signal, signal.SIG_IGN)
+                self._previous_handlers[stop_signal] = signal.SIG_IGN
+            raise StopRequested("SIGINT", "again, without waiting for the step's checkpoint")
         self.stop_signal = signum
-        if signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts at once
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Refuse, before training, a ModelCheckpoint that would write over the resume checkpoint."""
@@ -166,6 +174,10 @@ class ResumeCheckpoint(Checkpoint):
             signal.signal(signum, self._on_signal)
         if trainer.world_size > 1:
             self._vote = StopVote()
+        if trainer.ckpt_path is None and not self._skip(trainer):
+            # The run's first file of any size: with little disk space, the run can resume before a best
+            # checkpoint or logs fill it; a run stopped in its first epoch resumes instead of starting over.
+            self.save(trainer)
 
     def _restore_handlers(self) -> None:
         for signum, handler in self._previous_handlers.items():

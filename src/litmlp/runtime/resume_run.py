@@ -126,6 +126,25 @@ def resume_command(run_dir: str | Path) -> str:
     return f"litmlp train {shlex.quote(f'resume={run_dir}')}"
 
 
+def saved_step(checkpoint_path: Path) -> int | None:
+    """The training step a checkpoint was saved at; None when there is none or it cannot be read."""
+    import torch
+
+    try:  # memory-mapped: only the small step value is read, whatever the model's size
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
+        return int(checkpoint["global_step"])
+    except Exception:
+        return None
+
+
+def how_to_continue(run_dir: Path) -> str:
+    """The end of a stopped run's last line: where it can continue from, and the command."""
+    step = saved_step(run_dir / LAST_CHECKPOINT)
+    if step is None:
+        return f"start it again ({run_dir} holds no checkpoint to resume from)"
+    return f"continue from its checkpoint at step {step} with: {resume_command(run_dir)}"
+
+
 def refuse_taken_run_dir(overrides: list[str]) -> None:
     """A new run must not start in a directory that holds a run: Hydra would overwrite its config and log.
 

@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 from litmlp.data.columns import MISSING_TEXT
-from litmlp.data.readers import Table, iter_csv_rows, label_text, parse_csv_rows, read_table
+from litmlp.data.readers import Table, label_text, open_csv, parse_csv_rows, read_table
 from litmlp.errors import LitmlpError
 from litmlp.files import replacing
 from litmlp.tasks.trained_model import TrainedModel, load_trained_model
@@ -26,19 +26,19 @@ log = logging.getLogger(__name__)
 
 
 def _csv_batches(path: Path, trained: TrainedModel, batch_size: int, encoding: str) -> Iterator[Table]:
-    header, rows = iter_csv_rows(path, encoding, "encoding")
-    missing = [name for name in trained.columns if name not in header]
-    if missing:
-        raise LitmlpError(
-            f"{path}: feature column '{missing[0]}' not found; the checkpoint was trained on "
-            f"{len(trained.columns)} feature columns: {', '.join(trained.columns)}"
-        )
-    target = trained.target if trained.target in header else None
-    while True:
-        table = parse_csv_rows(path, header, rows, trained.columns, target, limit=batch_size)
-        if len(table) == 0:
-            return
-        yield table
+    with open_csv(path, encoding, "encoding") as (header, rows):
+        missing = [name for name in trained.columns if name not in header]
+        if missing:
+            raise LitmlpError(
+                f"{path}: feature column '{missing[0]}' not found; the checkpoint was trained on "
+                f"{len(trained.columns)} feature columns: {', '.join(trained.columns)}"
+            )
+        target = trained.target if trained.target in header else None
+        while True:
+            table = parse_csv_rows(path, header, rows, trained.columns, target, limit=batch_size)
+            if len(table) == 0:
+                return
+            yield table
 
 
 def _table_batches(path: Path, trained: TrainedModel, batch_size: int, encoding: str) -> Iterator[Table]:

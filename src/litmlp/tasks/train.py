@@ -46,7 +46,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt_path:  # fine-tuning: start from these weights, with a fresh optimizer and counters
         load_weights(model, load_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
     config = with_data_choices(resolved(cfg, datamodule), datamodule)
-    callbacks = [*build_callbacks(cfg.callbacks), RunRecord(config)]
+    record = RunRecord(config)
+    callbacks = [*build_callbacks(cfg.callbacks), record]
     trainer = build_trainer(cfg.trainer, callbacks, build_loggers(cfg.logger), datamodule)
 
     net = getattr(model, "net", None)
@@ -54,7 +55,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("Training %s on %s in %s", name, type(datamodule).__name__, cfg.paths.output_dir)
     # weights_only=True: checkpoints are read as tensors and plain containers, never as pickled code.
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.fit_ckpt_path, weights_only=True)
-    fitted = dict(trainer.callback_metrics)  # testing replaces them
+    # Testing replaces the callback metrics; a resumed run with no epoch left has only its record's.
+    fitted = {**record.validation, **trainer.callback_metrics}
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
     test = []

@@ -130,7 +130,8 @@ def write_summary(sweep_dir: Path, plot: bool = True, rank_by: str | None = None
         writer = csv.writer(file)
         writer.writerow(header)
         writer.writerows(records)
-    escape = lambda text: text.replace("|", "\\|")  # noqa: E731
+    # A cell is one line of the table: a value holding a newline (a quoted override) is shown on one line.
+    escape = lambda text: " ".join(text.splitlines()).replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(escape(cell) for cell in record) + " |" for record in records]
     counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
