@@ -87,6 +87,8 @@ def assert_same_run(run: Path, reference: Path) -> None:
     assert final["val"] == reference_final["val"]
     assert final["global_step"] == reference_final["global_step"] == 4 * STEPS_PER_EPOCH
     assert Path(final["best_checkpoint"]).name == Path(reference_final["best_checkpoint"]).name
+    # Every TensorBoard tag holds the uninterrupted run's points: same steps, same values, none lost.
+    assert scalars(run) == scalars(reference)
 
 
 @pytest.fixture(scope="session")
@@ -372,6 +374,25 @@ def test_output_closed_before_training_stops_the_run_with_one_line(tmp_path):
         "checkpoint to resume from)"
     )
     assert not (run / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_stop_on_an_epochs_last_step_keeps_that_epochs_train_metrics(tmp_path, reference):
+    """The checkpoint is saved at the epoch's end, before Lightning writes the epoch's train metrics: the
+    run stops after writing them, and the resumed run (from the next epoch) keeps them."""
+    first = run_cli(
+        "train",
+        *RUN,
+        *interrupt(2 * STEPS_PER_EPOCH, "batch_end", "SIGINT"),
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    run = tmp_path / "run"
+    assert first.returncode == 130
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 22
+    assert [step for step, _ in scalars(run)["train/loss"]] == [10, 21]  # written before the stop
+    assert run_cli("train", f"resume={run}", TRUST, cwd=tmp_path).returncode == 0
+    assert_same_run(run, reference)
 
 
 @pytest.mark.slow

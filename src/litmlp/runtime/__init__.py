@@ -109,7 +109,7 @@ def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any
         )
         return resume.finished
     if resume.saved_at is not None and process_rank() == 0:  # the event files are rank 0's
-        dropped = rewind_event_files(resume.run_dir, resume.saved_at)
+        dropped = rewind_event_files(resume.run_dir, resume.saved_at, resume.repeats_from_step)
         log.info("Dropped %d TensorBoard events logged after the checkpoint", dropped)
     log.info("Resuming %s from %s", resume.run_dir, resume.config.fit_ckpt_path)
     return resume.config

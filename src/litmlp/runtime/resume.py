@@ -37,8 +37,10 @@ from litmlp.runtime.console import output_closed
 
 log = logging.getLogger(__name__)
 
-# When the resume checkpoint was saved; TensorBoard events logged after it are dropped on resume.
+# When the resume checkpoint was saved, and the first logging step the resumed run repeats: TensorBoard
+# events logged after that moment at such a step are dropped on resume (litmlp.runtime.event_files).
 SAVED_AT_KEY = "litmlp_saved_at"
+REPEATS_FROM_STEP_KEY = "litmlp_repeats_from_step"
 METRIC_STATES_KEY = "litmlp_metric_states"
 
 # An all-reduce every step, even an asynchronous one, made a 2-rank CPU DDP step of the tutorial MLP 27-47%
@@ -132,6 +134,7 @@ class ResumeCheckpoint(Checkpoint):
         self.path = Path(dirpath) / filename
         self.every_n_train_steps = every_n_train_steps
         self.stop_signal: int | None = None
+        self._stop_after_epoch: int | None = None
         self.saved_at: float | None = None
         self._vote: StopVote | None = None
         self._previous_handlers: dict[int, Any] = {}
@@ -189,6 +192,10 @@ class ResumeCheckpoint(Checkpoint):
         if self._vote is not None:
             self._vote.decide(None)  # counts the last vote every rank cast: none is left in flight
             self._vote = None
+        self._stop_if_asked(trainer, self._stop_after_epoch)  # asked during the last epoch's end
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_if_asked(trainer, self._stop_after_epoch)
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -218,8 +225,10 @@ class ResumeCheckpoint(Checkpoint):
         if self._skip(trainer):
             return
         self.save(trainer)
-        stop_signal = self.stop_signal if self._vote is None else self._vote.decide(self.stop_signal)
-        self._stop_if_asked(trainer, stop_signal)
+        # Lightning logs the epoch's train metrics after this hook: the run stops once they are written
+        # (at the next epoch's start, or when training ends), so the curves keep that epoch's point.
+        decided = self.stop_signal if self._vote is None else self._vote.decide(self.stop_signal)
+        self._stop_after_epoch = decided
 
     def save(self, trainer: pl.Trainer) -> None:
         for logger in trainer.loggers:
@@ -246,6 +255,11 @@ class ResumeCheckpoint(Checkpoint):
     ) -> None:
         if self.saved_at is not None:
             checkpoint[SAVED_AT_KEY] = self.saved_at
+            # Lightning's logging step, where the resumed run's first logs go (private; global_step else).
+            epoch_loop = trainer.fit_loop.epoch_loop
+            checkpoint[REPEATS_FROM_STEP_KEY] = int(
+                getattr(epoch_loop, "_batches_that_stepped", trainer.global_step)
+            )
         checkpoint[METRIC_STATES_KEY] = {
             name: {"state": metric.metric_state, "updates": metric._update_count}
             for name, metric in pl_module.named_modules()

@@ -187,13 +187,14 @@ class Resume:
     run_dir: Path
     config: DictConfig  # the run's saved config, with the budget overrides given now
     saved_at: float | None
+    repeats_from_step: int  # the first logging step the resumed run writes (litmlp.runtime.resume)
     finished: dict[str, Any] | None  # the run's final metrics when there is nothing left to train
 
 
 def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
     """`changed`: the keys overridden on this command line (only SAFE_ON_RESUME ones get this far)."""
     from litmlp.checkpoint import load_checkpoint
-    from litmlp.runtime.resume import SAVED_AT_KEY
+    from litmlp.runtime.resume import REPEATS_FROM_STEP_KEY, SAVED_AT_KEY
     from litmlp.runtime.trust import stored_run_config
 
     run_dir = Path(cfg.resume)
@@ -218,4 +219,4 @@ def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
         if more_epochs or more_steps:
             finished = None
     saved_at = checkpoint.get(SAVED_AT_KEY)
-    return Resume(run_dir, config, saved_at, finished)
+    return Resume(run_dir, config, saved_at, int(checkpoint.get(REPEATS_FROM_STEP_KEY, 0)), finished)
