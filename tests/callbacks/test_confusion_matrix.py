@@ -1,21 +1,36 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from litmlp.callbacks.confusion_matrix import CELL_PIXELS, render_confusion_matrix
+from litmlp.callbacks.confusion_matrix import ConfusionMatrixFigure, counts_table
+
+NAMES = ["setosa", "versicolor", "virginica"]
 
 
-def test_rendered_cells_darken_with_the_row_rate():
-    confusion = torch.tensor([[10, 0, 0], [5, 5, 0], [0, 0, 0]])
-    image = render_confusion_matrix(confusion)
-    assert image.shape == (3 * CELL_PIXELS, 3 * CELL_PIXELS, 3)
+def test_the_image_colours_each_cell_by_its_share_of_the_true_class():
+    figure = ConfusionMatrixFigure(NAMES)
+    counts = np.array([[10, 0, 0], [5, 5, 0], [0, 0, 0]])
+    image = figure.render(counts)
     assert image.dtype == np.uint8
+    assert image.ndim == 3
+    assert image.shape[2] == 3
+    assert image.shape[0] >= 200  # a few hundred pixels: names, counts and the scale are legible
 
-    def cell(row: int, col: int) -> np.ndarray:
-        return image[row * CELL_PIXELS + CELL_PIXELS // 2, col * CELL_PIXELS + CELL_PIXELS // 2]
+    def cell(row: int, col: int) -> tuple[int, ...]:
+        x, y = figure.cells.axes.transData.transform((col, row))
+        return tuple(int(v) for v in image[image.shape[0] - round(y), round(x)])
 
-    assert tuple(cell(0, 0)) == (8, 48, 107)  # rate 1: darkest
-    assert tuple(cell(0, 1)) == (255, 255, 255)  # rate 0: white
-    assert cell(1, 0).tolist() == cell(1, 1).tolist()  # both 0.5
-    assert tuple(cell(2, 2)) == (255, 255, 255)  # an empty row does not divide by zero
+    def darkness(colour: tuple[int, ...]) -> int:
+        return 3 * 255 - sum(colour)
+
+    assert darkness(cell(0, 0)) > darkness(cell(1, 0)) > darkness(cell(0, 1))  # shares 1 > 0.5 > 0
+    assert cell(1, 0) == cell(1, 1)  # both 0.5
+    assert cell(2, 2) == cell(0, 1)  # an empty row does not divide by zero: share 0
+    # The texts drawn are the counts and shares.
+    assert [text.get_text() for text in figure.texts[1]] == ["5\n50%", "5\n50%", "0\n0%"]
+
+
+def test_the_counts_table_names_true_and_predicted_classes():
+    assert counts_table(np.array([[3, 1], [0, 4]]), ["no", "yes"]) == (
+        "| true \\ predicted | no | yes |\n|---|---|---|\n| no | 3 | 1 |\n| yes | 0 | 4 |"
+    )

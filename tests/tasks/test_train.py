@@ -52,7 +52,9 @@ def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_r
 
 
 def test_tensorboard_has_train_val_test_scalars_with_expected_step_counts(default_run, metrics):
-    events = EventAccumulator(str(default_run[0] / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events = EventAccumulator(
+        str(default_run[0] / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "tensors": 0}
+    )
     events.Reload()
     epochs, steps = metrics["epochs_trained"], metrics["global_step"]
     counts = {tag: len(events.Scalars(tag)) for tag in events.Tags()["scalars"]}
@@ -61,7 +63,17 @@ def test_tensorboard_has_train_val_test_scalars_with_expected_step_counts(defaul
     assert counts["train/loss_step"] == steps // 10
     assert counts["test/acc"] == counts["test/f1"] == counts["test/loss"] == 1
     assert events.Scalars("test/acc")[0].value == pytest.approx(metrics["test"]["test/acc"])
-    assert len(events.Images("val/confusion_matrix")) == epochs
+    # The confusion matrix sits at the val scalars' steps; its counts (Text tab) cover the val split.
+    val_steps = [event.step for event in events.Scalars("val/acc")]
+    assert [image.step for image in events.Images("val/confusion_matrix")] == val_steps
+    assert all(image.width >= 200 for image in events.Images("val/confusion_matrix"))
+    texts = events.Tensors("val/confusion_matrix_counts/text_summary")
+    assert [text.step for text in texts] == val_steps
+    table = texts[-1].tensor_proto.string_val[0].decode().splitlines()
+    assert table[0] == "| true \\ predicted | 0 | 1 | 2 |"
+    counts = [[int(cell) for cell in line.strip("|").split("|")[1:]] for line in table[2:]]
+    correct = sum(counts[i][i] for i in range(3))
+    assert correct / sum(map(sum, counts)) == pytest.approx(events.Scalars("val/acc")[-1].value, abs=1e-6)
 
 
 def test_tensorboard_hparams_hold_the_runs_parameters_and_real_metrics(default_run, metrics):

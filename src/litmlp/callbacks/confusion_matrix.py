@@ -1,6 +1,11 @@
-"""Draws the validation confusion matrix as an image in TensorBoard after every validation epoch."""
+"""The validation confusion matrix in TensorBoard after every validation epoch, at the val scalars' step:
+an image (counts and row shares over a colour scale, class names on the axes, drawn by matplotlib) under
+Images, and the counts as a table under Text."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -8,32 +13,118 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-CELL_PIXELS = 32
-_WHITE = np.array([255.0, 255.0, 255.0])
-_BLUE = np.array([8.0, 48.0, 107.0])
+from litmlp.errors import at_least
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+TAG = "val/confusion_matrix"
+# Cells are annotated with their count and share up to this many classes; beyond, the colours alone.
+MAX_ANNOTATED_CLASSES = 20
 
 
-def render_confusion_matrix(confusion: torch.Tensor, cell_pixels: int = CELL_PIXELS) -> np.ndarray:
-    """Row-normalised matrix (true class per row) as an RGB uint8 image, white = 0 to dark blue = 1."""
-    counts = confusion.double().cpu().numpy()
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
-    colours = _WHITE + rates[..., None] * (_BLUE - _WHITE)
-    image = np.repeat(np.repeat(colours, cell_pixels, axis=0), cell_pixels, axis=1)
-    image[::cell_pixels, :] = image[:, ::cell_pixels] = 200.0  # grid lines between cells
-    return image.round().astype(np.uint8)
+def class_labels(trainer: pl.Trainer, count: int) -> list[str]:
+    """The DataModule's class names (a `classes` list, as litmlp's tables have), else 0..count-1."""
+    names = getattr(getattr(trainer, "datamodule", None), "classes", None)
+    if isinstance(names, Sequence) and len(names) == count:
+        return [str(name) for name in names]
+    return [str(index) for index in range(count)]
+
+
+def counts_table(counts: np.ndarray, names: list[str]) -> str:
+    """A markdown table: one row per true class, one column per predicted class."""
+    lines = ["| true \\ predicted | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [
+        f"| {name} | " + " | ".join(str(int(v)) for v in row) + " |"
+        for name, row in zip(names, counts, strict=True)
+    ]
+    return "\n".join(lines)
+
+
+class ConfusionMatrixFigure:
+    """One matplotlib figure for the run: axes, class names and colour scale are drawn once; each epoch
+    draws only the cells and their texts over that background (12 ms instead of 29 ms here)."""
+
+    def __init__(self, names: list[str]) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        count = len(names)
+        side = min(2.0 + 0.5 * count, 12.0)
+        self.figure: Figure = Figure(figsize=(side + 1.2, side), dpi=80)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.axes = self.figure.add_subplot()
+        # `animated`: left out of the full draw, drawn per epoch over the saved background.
+        self.cells = self.axes.imshow(
+            np.zeros((count, count)), cmap="Blues", vmin=0.0, vmax=1.0, animated=True
+        )
+        self.figure.colorbar(
+            self.cells, ax=self.axes, fraction=0.046, pad=0.04, label="share of the true class"
+        )
+        self.axes.set_xticks(range(count), labels=names, rotation=45, ha="right")
+        self.axes.set_yticks(range(count), labels=names)
+        self.axes.set_xlabel("predicted")
+        self.axes.set_ylabel("true")
+        self.texts = (
+            [
+                [
+                    self.axes.text(j, i, "", ha="center", va="center", fontsize=8, animated=True)
+                    for j in range(count)
+                ]
+                for i in range(count)
+            ]
+            if count <= MAX_ANNOTATED_CLASSES
+            else []
+        )
+        self.figure.tight_layout()
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+
+    def render(self, counts: np.ndarray) -> np.ndarray:
+        """The matrix as an RGB uint8 image (height, width, 3)."""
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        self.canvas.restore_region(self.background)
+        self.cells.set_data(shares)
+        self.axes.draw_artist(self.cells)
+        for i, row in enumerate(self.texts):
+            for j, text in enumerate(row):
+                text.set_text(f"{int(counts[i, j])}\n{shares[i, j]:.0%}")
+                text.set_color("white" if shares[i, j] > 0.5 else "black")
+                self.axes.draw_artist(text)
+        return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
 
 
 class ConfusionMatrixImage(pl.Callback):
-    """Needs a module that sets `last_val_confusion` in `on_validation_epoch_end` (as `Classifier` does)."""
+    """Needs a module that sets `last_val_confusion` in `on_validation_epoch_end` (as `Classifier` does).
+
+    Drawing costs tens of milliseconds per epoch; `every_n_epochs` thins it for long runs."""
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        at_least(1, every_n_epochs=every_n_epochs)
+        self.every_n_epochs = every_n_epochs
+        self._figure: ConfusionMatrixFigure | None = None
 
     @rank_zero_only
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         confusion = getattr(pl_module, "last_val_confusion", None)
-        if trainer.sanity_checking or confusion is None:
+        if trainer.sanity_checking or confusion is None or trainer.current_epoch % self.every_n_epochs:
             return
-        image = render_confusion_matrix(confusion)
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(
-                    "val/confusion_matrix", image, global_step=trainer.global_step, dataformats="HWC"
-                )
+        loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        if not loggers:
+            return
+        counts = confusion.detach().cpu().numpy() if isinstance(confusion, torch.Tensor) else confusion
+        names = class_labels(trainer, len(counts))
+        if self._figure is None:
+            self._figure = ConfusionMatrixFigure(names)
+        image = self._figure.render(counts)
+        step = val_step(trainer)
+        for logger in loggers:
+            logger.experiment.add_image(TAG, image, global_step=step, dataformats="HWC")
+            logger.experiment.add_text(f"{TAG}_counts", counts_table(counts, names), global_step=step)
+
+
+def val_step(trainer: pl.Trainer) -> int:
+    """The step Lightning writes the val scalars at: its count of stepped batches, one less than
+    `global_step` at an epoch's end (private; `global_step` where it is missing)."""
+    epoch_loop: Any = trainer.fit_loop.epoch_loop
+    return int(getattr(epoch_loop, "_batches_that_stepped", trainer.global_step))
