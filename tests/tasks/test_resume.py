@@ -507,3 +507,31 @@ def test_a_disk_too_small_for_any_checkpoint_says_to_start_again(tmp_path):
             f"space, then start it again ({run} holds no checkpoint to resume from)"
         )
         assert not (run / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.fixture(scope="session")
+def csv_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted run, logging to CSV."""
+    cwd = tmp_path_factory.mktemp("csv_reference")
+    result = run_cli("train", *RUN, "logger=csv", "hydra.run.dir=run", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd / "run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("step", "hook", "signal_name"),
+    [(7, "batch_end", "SIGTERM"), (2 * STEPS_PER_EPOCH, "epoch_start", "SIGKILL")],
+)
+def test_the_csv_logger_file_after_resume_is_the_uninterrupted_runs(
+    tmp_path, csv_reference, step, hook, signal_name
+):
+    first = run_cli(
+        "train", *RUN, "logger=csv", *interrupt(step, hook, signal_name), "hydra.run.dir=run", cwd=tmp_path
+    )
+    assert first.returncode != 0
+    run = tmp_path / "run"
+    assert run_cli("train", f"resume={run}", TRUST, cwd=tmp_path).returncode == 0
+    expected = (csv_reference / "csv" / "metrics.csv").read_text()
+    assert "train/loss" in expected.splitlines()[0]
+    assert (run / "csv" / "metrics.csv").read_text() == expected

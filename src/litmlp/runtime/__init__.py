@@ -98,7 +98,7 @@ def _holding(command: str, run_dir: Path) -> AbstractContextManager[None]:
 
 def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any]:
     """The resumed run's own config, or its final metrics when there is nothing left to train."""
-    from litmlp.runtime.event_files import rewind_event_files
+    from litmlp.runtime.event_files import rewind_csv_files, rewind_event_files
     from litmlp.runtime.resume_run import SAFE_ON_RESUME, override_key, plan_resume
 
     changed = [key for key in map(override_key, overrides) if key in SAFE_ON_RESUME]
@@ -108,9 +108,12 @@ def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any
             "%s already finished; nothing to resume (raise trainer.max_epochs to train on)", resume.run_dir
         )
         return resume.finished
-    if resume.saved_at is not None and process_rank() == 0:  # the event files are rank 0's
+    if resume.saved_at is not None and process_rank() == 0:  # the log files are rank 0's
         dropped = rewind_event_files(resume.run_dir, resume.saved_at, resume.repeats_from_step)
-        log.info("Dropped %d TensorBoard events logged after the checkpoint", dropped)
+        dropped_rows = rewind_csv_files(resume.run_dir, resume.csv_rows, resume.repeats_from_step)
+        log.info(
+            "Dropped %d TensorBoard events and %d CSV rows logged after the checkpoint", dropped, dropped_rows
+        )
     log.info("Resuming %s from %s", resume.run_dir, resume.config.fit_ckpt_path)
     return resume.config
 

@@ -10,6 +10,7 @@ with the next epoch, never writes them again. One point per step remains, as in 
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
@@ -44,4 +45,28 @@ def rewind_event_files(root: Path, until: float, repeats_from_step: int = 0) -> 
             writer = RecordWriter(file)
             for record in kept:
                 writer.write(record)
+    return dropped
+
+
+def rewind_csv_files(root: Path, rows_at_save: dict[str, int], repeats_from_step: int) -> int:
+    """The same for CSV logger files (`litmlp.loggers`), whose rows carry no time: `rows_at_save` says how
+    many rows each file (by path under `root`) held when the checkpoint was saved. Of the later rows, those
+    at step `repeats_from_step` or later are dropped. Returns the number dropped."""
+    dropped = 0
+    for name, saved in rows_at_save.items():
+        path = root / name
+        if not path.is_file():
+            continue
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            columns, rows = reader.fieldnames or [], list(reader)
+        later = [row for row in rows[saved:] if row.get("step") and float(row["step"]) < repeats_from_step]
+        kept = rows[:saved] + later
+        if len(kept) == len(rows):
+            continue
+        dropped += len(rows) - len(kept)
+        with replacing(path) as partial, partial.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(kept)
     return dropped

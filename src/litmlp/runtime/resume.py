@@ -33,14 +33,16 @@ from torchmetrics import Metric
 
 from litmlp.errors import LitmlpError, RunInterrupted, StopRequested
 from litmlp.layout import LAST_CHECKPOINT_NAME
+from litmlp.loggers import ContinuingWriter, ResumableCSVLogger
 from litmlp.runtime.console import output_closed
 
 log = logging.getLogger(__name__)
 
-# When the resume checkpoint was saved, and the first logging step the resumed run repeats: TensorBoard
-# events logged after that moment at such a step are dropped on resume (litmlp.runtime.event_files).
+# When the resume checkpoint was saved: log entries written after that moment, at steps the resumed run
+# logs again (from the checkpoint's global_step on), are dropped on resume (litmlp.runtime.event_files).
 SAVED_AT_KEY = "litmlp_saved_at"
-REPEATS_FROM_STEP_KEY = "litmlp_repeats_from_step"
+# The rows each CSV logger file (litmlp.loggers) held when the checkpoint was saved, by path in the run.
+CSV_ROWS_KEY = "litmlp_csv_rows"
 METRIC_STATES_KEY = "litmlp_metric_states"
 
 # An all-reduce every step, even an asynchronous one, made a 2-rank CPU DDP step of the tutorial MLP 27-47%
@@ -136,6 +138,7 @@ class ResumeCheckpoint(Checkpoint):
         self.stop_signal: int | None = None
         self._stop_after_epoch: int | None = None
         self.saved_at: float | None = None
+        self.csv_rows: dict[str, int] = {}
         self._vote: StopVote | None = None
         self._previous_handlers: dict[int, Any] = {}
 
@@ -231,8 +234,14 @@ class ResumeCheckpoint(Checkpoint):
         self._stop_after_epoch = decided
 
     def save(self, trainer: pl.Trainer) -> None:
+        run_dir = self.path.parent.parent
         for logger in trainer.loggers:
             logger.save()  # what was logged so far reaches the disk before the checkpoint that follows it
+            writer = logger.experiment if isinstance(logger, ResumableCSVLogger) else None
+            if isinstance(writer, ContinuingWriter):
+                path = Path(writer.metrics_file_path).resolve()
+                if path.is_relative_to(run_dir.resolve()):
+                    self.csv_rows[str(path.relative_to(run_dir.resolve()))] = writer.rows_written
         self.saved_at = time.time()
         trainer.save_checkpoint(self.path, weights_only=False)  # the full training state
 
@@ -255,11 +264,7 @@ class ResumeCheckpoint(Checkpoint):
     ) -> None:
         if self.saved_at is not None:
             checkpoint[SAVED_AT_KEY] = self.saved_at
-            # Lightning's logging step, where the resumed run's first logs go (private; global_step else).
-            epoch_loop = trainer.fit_loop.epoch_loop
-            checkpoint[REPEATS_FROM_STEP_KEY] = int(
-                getattr(epoch_loop, "_batches_that_stepped", trainer.global_step)
-            )
+            checkpoint[CSV_ROWS_KEY] = dict(self.csv_rows)
         checkpoint[METRIC_STATES_KEY] = {
             name: {"state": metric.metric_state, "updates": metric._update_count}
             for name, metric in pl_module.named_modules()

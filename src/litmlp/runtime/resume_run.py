@@ -188,13 +188,14 @@ class Resume:
     config: DictConfig  # the run's saved config, with the budget overrides given now
     saved_at: float | None
     repeats_from_step: int  # the first logging step the resumed run writes (litmlp.runtime.resume)
+    csv_rows: dict[str, int]  # rows of each CSV logger file at the save
     finished: dict[str, Any] | None  # the run's final metrics when there is nothing left to train
 
 
 def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
     """`changed`: the keys overridden on this command line (only SAFE_ON_RESUME ones get this far)."""
     from litmlp.checkpoint import load_checkpoint
-    from litmlp.runtime.resume import REPEATS_FROM_STEP_KEY, SAVED_AT_KEY
+    from litmlp.runtime.resume import CSV_ROWS_KEY, SAVED_AT_KEY
     from litmlp.runtime.trust import stored_run_config
 
     run_dir = Path(cfg.resume)
@@ -219,4 +220,6 @@ def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
         if more_epochs or more_steps:
             finished = None
     saved_at = checkpoint.get(SAVED_AT_KEY)
-    return Resume(run_dir, config, saved_at, int(checkpoint.get(REPEATS_FROM_STEP_KEY, 0)), finished)
+    # The resumed run logs from the step it continues at (Lightning's count of optimizer steps) on.
+    csv_rows = dict(checkpoint.get(CSV_ROWS_KEY, {}))
+    return Resume(run_dir, config, saved_at, int(checkpoint.get("global_step", 0)), csv_rows, finished)

@@ -1,0 +1,61 @@
+"""Lightning's CSV logger, continuing its file when a run resumes (`logger=csv`).
+
+Lightning's `CSVLogger` deletes an existing `metrics.csv` when it starts: a resumed run would keep only
+the steps after the resume. This one appends to it; the rows the stopped run logged at steps the resumed
+run repeats are dropped before it starts (`litmlp.runtime.event_files.rewind_csv_files`).
+"""
+
+from __future__ import annotations
+
+import csv
+
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+
+class ContinuingWriter(ExperimentWriter):
+    """Appends to an existing `metrics.csv`; `rows_written` counts the rows in the file."""
+
+    rows_written = 0
+
+    def _check_log_dir_exists(self) -> None:
+        """An existing `metrics.csv` is continued (its columns and rows counted), not deleted."""
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                reader = csv.reader(file)
+                self.metrics_keys = list(next(reader, []))
+                self.rows_written = sum(1 for _ in reader)
+
+    def save(self) -> None:
+        pending = len(self.metrics)
+        super().save()
+        self.rows_written += pending
+
+
+class ResumableCSVLogger(CSVLogger):
+    """`CSVLogger` whose `metrics.csv` survives a resume; by default in `<save_dir>/csv/`."""
+
+    def __init__(
+        self,
+        save_dir: str,
+        name: str = "csv",
+        version: int | str | None = "",
+        prefix: str = "",
+        flush_logs_every_n_steps: int = 100,
+    ) -> None:
+        super().__init__(
+            save_dir,
+            name=name,
+            version=version,
+            prefix=prefix,
+            flush_logs_every_n_steps=flush_logs_every_n_steps,
+        )
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if not isinstance(self._experiment, ExperimentWriter):
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment
