@@ -23,6 +23,27 @@ def test_help_lists_the_commands(tmp_path):
     assert "eval" in result.stdout
 
 
+def help_groups(command: str, cwd: Path) -> dict[str, list[str]]:
+    """The config groups `litmlp COMMAND --help` lists, with their options."""
+    result = run_cli(command, "--help", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    section = result.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    lines = [line for line in section.splitlines()[2:] if line.strip()]
+    return {group: options.split(", ") for group, options in (line.split(": ", 1) for line in lines)}
+
+
+def test_command_help_lists_the_groups_that_command_composes_and_the_launchers(tmp_path):
+    train = help_groups("train", tmp_path)
+    assert set(train) >= {"data", "model", "model/optimizer", "trainer", "callbacks", "logger", "experiment"}
+    assert {"parallel", "slurm", "slurm_local", "basic"} <= set(train["hydra/launcher"])
+    assert "litmlp_optuna" in train["hydra/sweeper"]
+    assert not [group for group in train if group.startswith(("schema", "signature"))]  # internals
+    evaluate = help_groups("eval", tmp_path)
+    assert {"trainer", "logger", "hydra/launcher"} <= set(evaluate)
+    assert not {"callbacks", "model", "data", "debug"} & set(evaluate)  # train's groups
+    assert set(help_groups("predict", tmp_path)) == {"paths"}
+
+
 def test_console_script_is_installed(tmp_path):
     script = shutil.which("litmlp") or str(Path(sys.executable).with_name("litmlp"))
     result = subprocess.run([script, "--help"], cwd=tmp_path, capture_output=True, text=True, check=False)

@@ -31,6 +31,10 @@ def register() -> None:
     register_schemas()
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("command_groups"):
+        from litmlp.config.help import command_groups
+
+        OmegaConf.register_new_resolver("command_groups", command_groups)
     if not OmegaConf.has_resolver("cwd"):
         # Not ${hydra:runtime.cwd}: a sweep resolves its directory before Hydra's runtime config exists.
         OmegaConf.register_new_resolver("cwd", os.getcwd)
