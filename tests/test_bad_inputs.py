@@ -141,6 +141,19 @@ CASES: dict[str, Case] = {
     "unknown config option": Case(
         ["train", "model=nope"], "unknown option 'nope' for config group 'model'", exit_code=2
     ),
+    # The README's exit codes: a missing required value and a change refused on resume are usage errors.
+    "eval without a checkpoint": Case(
+        ["eval"], "missing required value: ckpt_path (set it on the command line: ckpt_path=...)", exit_code=2
+    ),
+    "predict without input and output": Case(
+        ["predict", f"ckpt_path={CKPT}"], "missing required value: input, output", exit_code=2
+    ),
+    "a change refused on resume": Case(
+        ["train", "resume=nowhere", "model.optimizer.lr=0.5"],
+        "'model.optimizer.lr=0.5' cannot change when resuming",
+        exit_code=2,
+        quick=True,
+    ),
 }
 
 
