@@ -19,7 +19,7 @@ from tests.conftest import run_cli, run_dirs
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One `litmlp train` with the default config (CPU); several tests read what it left."""
     cwd = tmp_path_factory.mktemp("default_run")
-    result = run_cli("train", "trainer=cpu", cwd=cwd)
+    result = run_cli("train", "trainer=cpu", cwd=cwd, env={"COLUMNS": "200"})  # a wide console
     assert result.returncode == 0, result.stderr[-3000:]
     (run,) = run_dirs(cwd)
     return run, result.stdout
@@ -35,6 +35,37 @@ def test_default_training_reaches_90_percent_test_accuracy(default_run, metrics)
     printed = re.search(r"^acc\s+([\d.]+)\s+([\d.]+)$", default_run[1], re.MULTILINE)
     assert printed is not None, default_run[1][-2000:]
     assert float(printed.group(2)) == pytest.approx(metrics["test"]["test/acc"], abs=1e-6)
+
+
+def test_the_console_says_what_matters_and_nothing_else(default_run, metrics):
+    printed = default_run[1]
+    # The model summary: the net's layers and the parameter count, not the metric objects or FLOPs.
+    summary = printed.split("Model Classifier:\n", 1)[1].split("\n[", 1)[0].splitlines()
+    assert summary[0].split() == ["Name", "Type", "Params"]
+    assert [line.split()[:2] for line in summary[1:-1]] == [["net", "MLP"], ["net.layers", "Sequential"]]
+    assert summary[-1] == "2,213 parameters (2,213 trainable, 0.009 MB as float32)"
+    for chatter in ("FLOPs", "train_metrics", "GPU available: False", "TPU available", "already configured"):
+        assert chatter not in printed, chatter
+    # The progress bar's last epoch line shows the step loss and the epoch's val accuracy.
+    epoch_lines = [line for line in printed.splitlines() if line.startswith("Epoch ")]
+    assert re.search(r"loss: [\d.]+ val/acc: ([\d.]+)", epoch_lines[-1]), epoch_lines[-1]
+
+
+def test_early_stopping_says_when_and_why_it_stopped(tmp_path):
+    result = run_cli(
+        "train",
+        "trainer=cpu",
+        "data.num_samples=1000",
+        "callbacks.early_stopping.patience=1",
+        "callbacks.early_stopping.min_delta=10",  # no epoch can improve by that much
+        "callbacks.rich_progress_bar=null",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (line,) = [line for line in result.stdout.splitlines() if "Early stopping" in line]
+    assert line.split(" - ", 1)[1].startswith(
+        "Early stopping after 2 of 91 epochs: val/loss did not improve for 1 validation check (best "
+    )
 
 
 def test_run_directory_holds_config_log_events_checkpoints_and_metrics(default_run, metrics):

@@ -1,24 +1,46 @@
-"""Lightning's rich progress bar, redrawn every `refresh_rate` batches instead of after every batch."""
+"""Lightning's rich progress bar, redrawn every `refresh_rate` batches, showing the loss and val accuracy."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import RichProgressBar
 
 
 class ThrottledRichProgressBar(RichProgressBar):
     """Lightning's `RichProgressBar` updates its task, recomputes its metrics and redraws after every
     training batch whatever `refresh_rate` says; measured here that is ~14% of an epoch of the default
-    model. This one does it every `refresh_rate` batches and at the last batch of an epoch."""
+    model. This one does it every `refresh_rate` batches and at the last batch of an epoch.
+
+    Beside the metrics a module logs with `prog_bar=True`, it shows the loss of the last step it drew
+    (`loss`, read only at those steps: a device sync) and the last validation's `val/acc`, when the module
+    logs one; not Lightning's logger version number (`v_num`)."""
 
     def __init__(self, refresh_rate: int = 10, leave: bool = False) -> None:
         super().__init__(refresh_rate=refresh_rate, leave=leave)
+        self._last_loss: float | None = None
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         done = batch_idx + 1
         if done % self.refresh_rate == 0 or done == self.total_train_batches:
+            loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+            if isinstance(loss, torch.Tensor):
+                self._last_loss = float(loss)
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        if self._last_loss is not None:
+            metrics["loss"] = f"{self._last_loss:.4g}"
+        val_acc = trainer.callback_metrics.get("val/acc")
+        if val_acc is not None:
+            metrics["val/acc"] = f"{float(val_acc):.4f}"
+        return metrics

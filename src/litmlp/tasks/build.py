@@ -25,18 +25,34 @@ from omegaconf import DictConfig, OmegaConf
 
 from litmlp.errors import LitmlpError
 
+# Lightning's lines that tell a user of this template nothing: advertising, a model summary callback that
+# is litmlp's on purpose, accelerators that are absent (one present but unused is still said).
+_CHATTER = (
+    "💡 Tip",
+    "Trainer already configured with model summary callbacks",
+    "GPU available: False",
+    "TPU available: False",
+    "HPU available: False",
+)
 
-class _DropAdvertisingTips(logging.Filter):
+
+class _DropChatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
+        return not str(record.msg).startswith(_CHATTER)
 
 
 def quiet_lightning() -> None:
     """Lightning's console output, made to fit Hydra's logging."""
     # `import lightning` attaches a console handler of its own to the "lightning" logger, which also
-    # propagates to the root logger that Hydra set up: every Lightning message would print twice.
-    logging.getLogger("lightning").handlers.clear()
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertisingTips())
+    # propagates to the root logger that Hydra set up: every Lightning message would print twice. Imported
+    # before Hydra set up logging (composing a config reads a class signature for the first time),
+    # `lightning.pytorch` and `lightning.fabric` get a stderr handler of their own and stop propagating.
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(existing, _DropChatter) for existing in rank_zero.filters):
+        rank_zero.addFilter(_DropChatter())
     # Lightning 2.6 calls a torch pytree API that torch >= 2.10 deprecates; nothing for a user to act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # A small table has fewer batches per epoch than `log_every_n_steps`; Lightning counts steps across

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from litmlp.checkpoint import load_checkpoint
@@ -113,6 +113,21 @@ def report_training(
     )
     log.info("Run directory: %s", output_dir)
     return summary
+
+
+def early_stop_reason(trainer: pl.Trainer) -> str:
+    """One line when early stopping ended the fit before its epoch budget, else ''. Read it right after
+    fitting: testing a checkpoint restores the callbacks' state from that checkpoint."""
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
+            best = float(callback.best_score)
+            checks = f"{callback.patience} validation check" + ("s" if callback.patience != 1 else "")
+            return (
+                f"Early stopping after {callback.stopped_epoch + 1} of {trainer.max_epochs} epochs: "
+                f"{callback.monitor} did not improve for {checks} (best {best:.6g}); "
+                "callbacks.early_stopping.patience=N waits longer, callbacks.early_stopping=null never stops"
+            )
+    return ""
 
 
 def report_evaluation(

@@ -25,7 +25,7 @@ from litmlp.tasks.build import (
     with_data_choices,
 )
 from litmlp.tasks.checks import check_values
-from litmlp.tasks.results import load_weights, report_training
+from litmlp.tasks.results import early_stop_reason, load_weights, report_training
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("Training %s on %s in %s", name, type(datamodule).__name__, cfg.paths.output_dir)
     # weights_only=True: checkpoints are read as tensors and plain containers, never as pickled code.
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.fit_ckpt_path, weights_only=True)
+    stopped_early = early_stop_reason(trainer)
+    if stopped_early and trainer.is_global_zero:
+        log.info(stopped_early)
     # Testing replaces the callback metrics; a resumed run with no epoch left has only its record's.
     fitted = {**record.validation, **trainer.callback_metrics}
     checkpoint = trainer.checkpoint_callback
