@@ -126,6 +126,8 @@ def test_export_is_self_contained_and_matches_pytorch(flowers_run, tmp_path, exp
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "max abs difference to PyTorch on 256 rows" in result.stdout
+    assert result.stderr == ""  # no third-party warnings (torchvision operators, deprecations)
+    assert "torchvision" not in result.stdout
 
     features = torch.tensor(flower_rows(64, seed=11)[0], dtype=torch.float32)
     trained = load_trained_model(checkpoint, load_run_config(checkpoint, []))
