@@ -148,7 +148,9 @@ class _App:
 
             return runtime.run_task(self.command, load_task, cfg)
         except RunPruned as pruned:
-            (Path(HydraConfig.get().runtime.output_dir) / PRUNED_FILE).write_text(f"{pruned}\n")
+            run_dir = Path(HydraConfig.get().runtime.output_dir)
+            (run_dir / PRUNED_FILE).write_text(f"{pruned}\n")
+            logging.getLogger("litmlp").info("%s: %s", run_dir.name, pruned)  # console and the run's log
             return {"status": "pruned"}
         except LitmlpError as error:
             if self.debug:

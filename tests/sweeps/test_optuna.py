@@ -69,7 +69,21 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert (cwd / "logs" / "train" / "multiruns" / "built_to_prune.optuna.db").is_file(), result.stderr[
         -3000:
     ]
+    (cwd / "console.txt").write_text(result.stdout + result.stderr)
     return cwd / "logs" / "train" / "multiruns"
+
+
+@pytest.mark.slow
+def test_the_console_says_which_trials_were_pruned_and_counts_them(search):
+    (sweep_dir,) = [path for path in search.iterdir() if path.is_dir()]
+    with (sweep_dir / "summary.csv").open(newline="") as file:
+        counts = Counter(row["status"] for row in csv.DictReader(file))
+    console = (search.parents[2] / "console.txt").read_text()
+    pruned_lines = [line for line in console.splitlines() if ": pruned by the search after epoch " in line]
+    assert len(pruned_lines) == counts["pruned"] > 0
+    assert (
+        f"Sweep done: 8 runs, {counts['failed']} failed, {counts['pruned']} pruned; best val/acc" in console
+    )
 
 
 @pytest.mark.slow

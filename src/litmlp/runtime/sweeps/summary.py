@@ -186,8 +186,9 @@ def _plot(rows: list[RunRow], path: Path) -> None:
 
 def summary_line(rows: list[RunRow], sweep_dir: Path) -> str:
     failed = [row for row in rows if row.status == "failed"]
+    pruned = [row for row in rows if row.status == "pruned"]
     best = next((row for row in rows if row.score is not None), None)
-    text = f"{len(rows)} runs, {len(failed)} failed"
+    text = f"{len(rows)} runs, {len(failed)} failed" + (f", {len(pruned)} pruned" if pruned else "")
     if best is not None:
         chosen = " ".join(f"{k}={v}" for k, v in sorted(best.overrides.items()))
         text += f"; best {best.ranked_by.removeprefix('best ')} {_shown(best):.6f} ({chosen})"
