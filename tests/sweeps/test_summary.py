@@ -102,7 +102,7 @@ def test_every_run_logs_tensorboard_with_its_hparams_under_the_sweep(sweep):
     for row in read_summary(sweep_dir):
         if row["status"] != "ok":
             continue
-        seeds = []
+        starts, order = [], []
         for path in (Path(row["run_dir"]) / "tensorboard").glob("events.out.tfevents.*"):
             for event in EventFileLoader(str(path)).Load():
                 for value in event.summary.value:
@@ -111,5 +111,12 @@ def test_every_run_logs_tensorboard_with_its_hparams_under_the_sweep(sweep):
                             value.metadata.plugin_data.content
                         )
                         if data.HasField("session_start_info"):
-                            seeds.append(data.session_start_info.hparams["seed"].number_value)
-        assert seeds == [float(row["seed"])]
+                            starts.append(data.session_start_info)
+                        if data.HasField("experiment"):
+                            order = [info.name for info in data.experiment.hparam_infos]
+        (start,) = starts
+        assert start.hparams["seed"].number_value == float(row["seed"])
+        # What the sweep varies comes first, and names the trial: job number and its settings.
+        assert order[:2] == ["seed", "data/batch_size"]
+        job = Path(row["run_dir"]).name
+        assert start.group_name.startswith(f"#{job} seed={row['seed']} data.batch_size=64 ")

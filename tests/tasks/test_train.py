@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -130,6 +131,11 @@ def test_tensorboard_hparams_hold_the_runs_parameters_and_real_metrics(default_r
     assert "data/num_workers" not in start_info.hparams
     assert {"hp/val_acc_best", "hp/test_acc"} <= metric_tags
     assert "hp_metric" not in metric_tags
+    assert start_info.group_name == default_run[0].name  # the trial, named by its run directory
+    # hparams.yaml beside the events holds the same parameters (Lightning leaves it `{}`).
+    stored = yaml.safe_load((default_run[0] / "tensorboard" / "hparams.yaml").read_text())
+    assert stored["model/optimizer/lr"] == pytest.approx(0.003)
+    assert set(stored) == set(start_info.hparams)
 
 
 def test_eval_reproduces_the_printed_test_metrics(default_run, metrics, tmp_path):

@@ -182,15 +182,76 @@ def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def log_hparams(loggers: list[Logger], config: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-    """One HPARAMS entry per run, written at its end so the metrics are the run's real results."""
+    """One HPARAMS entry per run, written at its end so the metrics are the run's real results.
+
+    In TensorBoard the parameters set on the command line (those a sweep varies) come first and the trial
+    is named by its sweep job number and those settings, so runs of a sweep are told apart at a glance."""
     finite = {
         f"hp/{name.replace('/', '_')}": value for name, value in metrics.items() if math.isfinite(value)
     }
-    params = flat_hparams(config)
+    overrides = user_overrides()
+    params = first_the_overridden(flat_hparams(config), overrides)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, metrics=finite)
+            _write_tensorboard_hparams(logger, params, finite, trial_name(config, overrides))
         else:
             logger.log_hyperparams(params)
             logger.log_metrics(finite)
         logger.save()
+
+
+def user_overrides() -> list[str]:
+    """The command line's overrides of this run (a sweep job's own values), without a search's bookkeeping;
+    empty outside a Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    task = [str(override) for override in HydraConfig.get().overrides.task]
+    return [o for o in task if not o.lstrip("+~").startswith(("optuna.", "hydra.", "trusted_targets"))]
+
+
+def first_the_overridden(params: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`params` with those an override set first (`model.optimizer.lr=...` -> `model/optimizer/lr`, a group
+    choice `model=linear` -> `model/name`), in the command line's order; then the rest."""
+    first: list[str] = []
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~").replace(".", "/")
+        for name in (key, f"{key}/name"):
+            if name in params and name not in first:
+                first.append(name)
+    return {**{name: params[name] for name in first}, **params}
+
+
+def trial_name(config: Mapping[str, Any], overrides: list[str]) -> str:
+    """What TensorBoard's HPARAMS table shows as the trial: `#3 seed=1 model.optimizer.lr=0.01` for a sweep
+    job, the run directory's name otherwise."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    run_name = Path(str(config.get("paths", {}).get("output_dir", ""))).name
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return " ".join([f"#{HydraConfig.get().job.num}", *overrides])
+    return run_name
+
+
+def _write_tensorboard_hparams(
+    logger: TensorBoardLogger, params: dict[str, Any], metrics: dict[str, float], trial: str
+) -> None:
+    """Lightning's `log_hyperparams(params, metrics)`, with the trial named and `hparams.yaml` rewritten
+    (Lightning writes that file once, at the first save, when it is still empty)."""
+    from lightning.pytorch.core.saving import save_hparams_to_yaml
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    from torch.utils.tensorboard.summary import hparams
+
+    logger.hparams.update(params)
+    logger.log_metrics(metrics)
+    experiment, start, end = hparams(params, metrics)
+    plugin = start.value[0].metadata.plugin_data
+    content = plugin_data_pb2.HParamsPluginData.FromString(plugin.content)
+    content.session_start_info.group_name = trial
+    plugin.content = content.SerializeToString()
+    writer = logger.experiment._get_file_writer()  # as Lightning's own log_hyperparams does
+    for summary in (experiment, start, end):
+        writer.add_summary(summary)
+    save_hparams_to_yaml(Path(logger.log_dir) / TensorBoardLogger.NAME_HPARAMS_FILE, logger.hparams)
