@@ -120,3 +120,21 @@ def test_every_run_logs_tensorboard_with_its_hparams_under_the_sweep(sweep):
         assert order[:2] == ["seed", "data/batch_size"]
         job = Path(row["run_dir"]).name
         assert start.group_name.startswith(f"#{job} seed={row['seed']} data.batch_size=64 ")
+
+
+@pytest.mark.parametrize(
+    ("key", "values", "kind"),
+    [
+        ("seed", ["0", "1", "2"], "categorical"),  # a seed's number means nothing
+        ("data.split_seed", ["3", "7"], "categorical"),
+        ("model.optimizer.lr", ["0.001", "0.003", "0.01"], "log"),  # a decade: log scale
+        ("model.optimizer.lr", ["0.002", "0.004"], "linear"),
+        ("data.batch_size", ["64", "128"], "linear"),
+        ("model.optimizer.weight_decay", ["0", "0.01"], "linear"),  # zero cannot go on a log axis
+        ("model", ["mlp", "linear"], "categorical"),
+    ],
+)
+def test_summary_plot_axes_suit_each_parameter(key, values, kind):
+    from litmlp.runtime.sweeps.summary import axis_kind
+
+    assert axis_kind(key, values) == kind

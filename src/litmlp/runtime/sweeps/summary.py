@@ -154,6 +154,19 @@ def _as_number(text: str) -> float | None:
         return None
 
 
+def axis_kind(key: str, values: list[str]) -> str:
+    """How a swept parameter is drawn: "categorical" for a seed (its number means nothing) and for choices
+    that are not all numbers, "log" for positive numbers spanning a decade or more (a learning rate),
+    else "linear"."""
+    numbers = [_as_number(value) for value in values]
+    if key.rsplit(".", 1)[-1].endswith("seed") or not values or any(n is None for n in numbers):
+        return "categorical"
+    positive = [n for n in numbers if n is not None and n > 0]
+    if len(positive) == len(numbers) and max(positive) / min(positive) >= 10:
+        return "log"
+    return "linear"
+
+
 def _plot(rows: list[RunRow], path: Path) -> None:
     """The ranked metric against each swept parameter, one panel per parameter."""
     import matplotlib
@@ -167,15 +180,16 @@ def _plot(rows: list[RunRow], path: Path) -> None:
     figure, axes = plt.subplots(1, max(len(swept), 1), figsize=(4 * max(len(swept), 1), 3.2), squeeze=False)
     for axis, key in zip(axes[0], swept or [""], strict=True):
         values = [row.overrides.get(key, "") for row in done]
-        numbers = [number for number in map(_as_number, values) if number is not None]
-        if numbers and len(numbers) == len(values):
-            axis.scatter(numbers, [_shown(row) for row in done])
-            if min(numbers) > 0 and max(numbers) / min(numbers) >= 100:
-                axis.set_xscale("log")
-        else:
-            labels = sorted(set(values))
+        kind = axis_kind(key, values)
+        if kind == "categorical":
+            numbers = [_as_number(value) for value in values]
+            by_number = all(number is not None for number in numbers)
+            labels = sorted(set(values), key=lambda v: (_as_number(v) or 0.0, v) if by_number else (0.0, v))
             axis.scatter([labels.index(value) for value in values], [_shown(row) for row in done])
             axis.set_xticks(range(len(labels)), labels, rotation=30)
+        else:
+            axis.scatter([float(value) for value in values], [_shown(row) for row in done])
+            axis.set_xscale(kind)
         axis.set_xlabel(key or "run")
         axis.set_ylabel(_ranked_by(rows))
         axis.grid(alpha=0.3)
