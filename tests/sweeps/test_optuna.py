@@ -143,11 +143,19 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
     second = run_cli(*command, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     trials = study_trials(storage, "mlp_optuna")
-    assert [trial.number for trial in trials] == [0, 1, 2]
+    # The interrupted trial does not count towards n_trials=3: three more run.
+    assert [trial.number for trial in trials] == [0, 1, 2, 3]
     assert trials[0].state == optuna.trial.TrialState.FAIL  # the interrupted one, recorded once
-    assert [t.state for t in trials[1:]] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [t.state for t in trials[1:]] == [optuna.trial.TrialState.COMPLETE] * 3
     assert trials[1].params == trials[0].params  # its point is tried again
     assert trials[2].params != trials[0].params  # and the search goes on with new points
+    # Runs are numbered by their trials, and the job lines show the trial's parameters only.
+    newest = max((p for p in storage.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    assert sorted(p.name for p in newest.iterdir() if p.is_dir()) == ["1", "2", "3"]
+    job_lines = [line for line in second.stdout.splitlines() if " : " in line and "#" in line]
+    assert [line.split("#", 1)[1].split(" : ")[0] for line in job_lines] == ["1", "2", "3"]
+    assert not any("optuna_pruning" in line for line in job_lines)
+    assert "best trial " in second.stdout
 
 
 @pytest.mark.slow

@@ -2,8 +2,10 @@
 
 Search spaces are strings per config key: `float(1e-4, 1e-1, log)`, `int(16, 256)`, `int(16, 256, log)`,
 `choice(64, 128, 256)`. The study lives in `storage` (sqlite on disk by default), so running the same
-search again continues it: trials a killed search left running are recorded as failed, and only the
-trials still missing from `n_trials` run. Runs report `val/acc` each epoch and are pruned by `pruner`.
+search again continues it: trials a killed search left running are recorded as failed and tried again,
+and only the trials still missing from `n_trials` run (an interrupted trial does not count). Runs report
+`val/acc` each epoch and are pruned by `pruner`. A trial's run is numbered by its trial number (the job
+line `#4`, the run directory `4/`, the log's "best trial 4" are one trial).
 """
 
 # No `from __future__ import annotations`: Hydra imports this module while scanning for plugins in a way
@@ -28,6 +30,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Each trial gets a Lightning callback that reports to its trial and prunes it.
 PRUNING = "callbacks.optuna_pruning"
+# A trial left running by a killed search: recorded as failed, tried again, not counted in n_trials.
+INTERRUPTED = "litmlp_interrupted"
+# The launchers' job lines ("#3 : lr=0.01 ..."): the trial's bookkeeping overrides are left out.
+LAUNCHER_LOGGERS = (
+    "hydra._internal.core_plugins.basic_launcher",
+    "hydra_plugins.hydra_joblib_launcher._core",
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+)
+_BOOKKEEPING = re.compile(r"\s\+" + re.escape(PRUNING) + r"\.\S+")
+
+
+class _WithoutBookkeeping(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and PRUNING in record.msg:
+            record.msg = _BOOKKEEPING.sub("", record.msg)
+        return True
+
+
 _SPACE = re.compile(r"^\s*(float|int|choice)\((.*)\)\s*$")
 
 
@@ -87,6 +108,11 @@ def _score(results: dict, metric: str | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _counted(study: "optuna.Study") -> int:
+    """The trials that count towards `n_trials`: all but those a killed search interrupted."""
+    return sum(not trial.user_attrs.get(INTERRUPTED) for trial in study.get_trials(deepcopy=False))
+
+
 def _pruner(conf: DictConfig) -> "optuna.pruners.BasePruner":
     return make_pruner(conf.pruner, conf.pruner_warmup_epochs, conf.pruner_threshold)
 
@@ -103,6 +129,10 @@ class OptunaSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
+        for name in LAUNCHER_LOGGERS:
+            launcher_log = logging.getLogger(name)
+            if not any(isinstance(existing, _WithoutBookkeeping) for existing in launcher_log.filters):
+                launcher_log.addFilter(_WithoutBookkeeping())
 
     def _storage(self, sweep_dir: Path) -> str:
         if self.conf.storage:
@@ -138,13 +168,13 @@ class OptunaSweeper(Sweeper):
         )
         for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             # Left running by a search that was killed: it will not report any more.
+            study._storage.set_trial_user_attr(stale._trial_id, INTERRUPTED, True)
             study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
             study.enqueue_trial(stale.params)  # its point is tried again, as the next trial
             log.info(
                 "trial %d was interrupted: recorded as failed, its parameters queued again", stale.number
             )
-        job_index = 0
-        while (remaining := self.conf.n_trials - len(study.trials)) > 0:
+        while (remaining := self.conf.n_trials - _counted(study)) > 0:
             trials = [study.ask(self.spaces) for _ in range(min(self.conf.n_jobs, remaining))]
             batch = [
                 [
@@ -161,11 +191,10 @@ class OptunaSweeper(Sweeper):
                 ]
                 for trial in trials
             ]
-            for trial, result in zip(
-                trials, self.launcher.launch(batch, initial_job_idx=job_index), strict=True
-            ):
+            # The batch's jobs are numbered by its trials (asked one after another: consecutive numbers).
+            results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
+            for trial, result in zip(trials, results, strict=True):
                 self._tell(study, trial, result)
-            job_index += len(batch)
         self._write_best(study, sweep_dir)
 
     def _tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:
