@@ -156,6 +156,12 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(tmp_path):
     assert [line.split("#", 1)[1].split(" : ")[0] for line in job_lines] == ["1", "2", "3"]
     assert not any("optuna_pruning" in line for line in job_lines)
     assert "best trial " in second.stdout
+    # One summary for the study, across both searches: the killed run and the three that finished.
+    with (storage.parent / "mlp_optuna" / "summary.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert Counter(row["status"] for row in rows) == {"ok": 3, "unfinished": 1}
+    assert len({Path(row["run_dir"]).parent for row in rows}) == 2  # from two sweep directories
+    assert (storage.parent / "mlp_optuna" / "summary.png").is_file()
 
 
 @pytest.mark.slow

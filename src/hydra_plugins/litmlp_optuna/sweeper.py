@@ -195,7 +195,23 @@ class OptunaSweeper(Sweeper):
             results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, result in zip(trials, results, strict=True):
                 self._tell(study, trial, result)
+            self._write_study_summary(sweep_dir, storage, plot=False)  # current if this search is killed
         self._write_best(study, sweep_dir)
+        self._write_study_summary(sweep_dir, storage, plot=True)
+
+    def study_dir(self, sweep_dir: Path) -> Path:
+        """Where the study's summary lives: beside the sweep directories of its searches."""
+        return sweep_dir.parent / self.conf.study_name
+
+    def _write_study_summary(self, sweep_dir: Path, storage: str, plot: bool) -> None:
+        """The summary of every run of the study, whichever search (invocation) ran it."""
+        from litmlp.runtime.sweeps.summary import study_runs, write_summary
+
+        runs = study_runs(sweep_dir.parent, self.conf.study_name, storage)
+        if runs:
+            study_dir = self.study_dir(sweep_dir)
+            study_dir.mkdir(exist_ok=True)
+            write_summary(study_dir, plot=plot, runs=runs)
 
     def _tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:
         import optuna

@@ -72,10 +72,11 @@ def read_run(run_dir: Path, rank_by: str | None = None) -> RunRow:
     return RunRow(run_dir, pairs, "unfinished")
 
 
-def collect(sweep_dir: Path, rank_by: str | None = None) -> list[RunRow]:
-    if not sweep_dir.is_dir():
+def collect(sweep_dir: Path, rank_by: str | None = None, runs: list[Path] | None = None) -> list[RunRow]:
+    """The rows of `sweep_dir`'s runs, or of `runs` (run directories anywhere) when given."""
+    if runs is None and not sweep_dir.is_dir():
         raise LitmlpError(f"sweep directory not found: {sweep_dir}")
-    rows = [read_run(job, rank_by) for job in _job_dirs(sweep_dir)]
+    rows = [read_run(job, rank_by) for job in (_job_dirs(sweep_dir) if runs is None else runs)]
     if not rows:
         raise LitmlpError(f"{sweep_dir} holds no runs (no */.hydra/overrides.yaml)")
     # Best first; runs without a result after all that have one.
@@ -121,9 +122,12 @@ def _records(rows: list[RunRow]) -> tuple[list[str], list[list[str]]]:
     return header, records
 
 
-def write_summary(sweep_dir: Path, plot: bool = True, rank_by: str | None = None) -> list[RunRow]:
-    """(Re)write summary.csv, summary.md and (with `plot`) summary.png in `sweep_dir`; rows best first."""
-    rows = collect(sweep_dir, rank_by)
+def write_summary(
+    sweep_dir: Path, plot: bool = True, rank_by: str | None = None, runs: list[Path] | None = None
+) -> list[RunRow]:
+    """(Re)write summary.csv, summary.md and (with `plot`) summary.png in `sweep_dir`, of its runs or of
+    `runs`; rows best first."""
+    rows = collect(sweep_dir, rank_by, runs)
     header, records = _records(rows)
     # Runs of a parallel sweep finish in several processes at once: each file is replaced atomically.
     with replacing(sweep_dir / "summary.csv") as partial, partial.open("w", newline="") as file:
@@ -207,3 +211,21 @@ def summary_line(rows: list[RunRow], sweep_dir: Path) -> str:
         chosen = " ".join(f"{k}={v}" for k, v in sorted(best.overrides.items()))
         text += f"; best {best.ranked_by.removeprefix('best ')} {_shown(best):.6f} ({chosen})"
     return f"{text}; summary in {sweep_dir / 'summary.md'}"
+
+
+def study_runs(multiruns_dir: Path, study_name: str, storage: str) -> list[Path]:
+    """The run directories of an Optuna study, from every search that worked on it (each invocation has
+    a sweep directory of its own under `multiruns_dir`): its runs name the study and storage."""
+    wanted = {f"study_name={study_name}", f"storage={storage}"}
+    found = []
+    for sweep_dir in sorted(path for path in multiruns_dir.iterdir() if path.is_dir()):
+        for job in _job_dirs(sweep_dir):
+            overrides = yaml.safe_load((job / OVERRIDES_FILE).read_text()) or []
+            named = {
+                str(item).split("callbacks.optuna_pruning.", 1)[1].replace("'", "")
+                for item in overrides
+                if "callbacks.optuna_pruning." in str(item)
+            }
+            if wanted <= named:
+                found.append(job)
+    return found
