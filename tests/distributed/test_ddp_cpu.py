@@ -24,12 +24,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_lightning_launched_ranks_train_into_one_run_dir_with_metrics_one_process_reproduces(tmp_path):
-    result = run_cli("train", *DDP, cwd=tmp_path, timeout=240)
+    # OMP_NUM_THREADS as on a user's machine: torch would give each rank every core.
+    every_core = {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+    result = run_cli("train", *DDP, cwd=tmp_path, timeout=240, env=every_core)
     assert result.returncode == 0, result.stderr[-3000:]
     run = assert_one_distributed_run(tmp_path)
     metrics = assert_ranks_agree(run)
     assert metrics["global_step"] == 2 * STEPS_PER_EPOCH
     assert_one_process_reproduces_test_metrics(metrics, tmp_path)
+    # The two ranks share the machine's cores instead of each taking all of them.
+    share = max(1, (os.cpu_count() or 1) // 2)
+    for log in ("train.log", "train_rank1.log"):
+        assert f"torch threads: {share}" in (run / log).read_text(), log
 
 
 def torchrun(*args: str, cwd: Path, overrides: tuple[str, ...] = DDP) -> subprocess.Popen[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -32,10 +33,17 @@ def test_parallel_launcher_runs_every_run_with_a_share_of_the_cores(tmp_path):
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_the_sweep(tmp_path):
-    result = run_cli("train", "-m", "hydra/launcher=slurm_local", "seed=0,1", *TINY, cwd=tmp_path)
+    # torch would take every core (OMP_NUM_THREADS as on a user's machine); the share must set 1.
+    every_core = {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+    result = run_cli(
+        "train", "-m", "hydra/launcher=slurm_local", "seed=0,1", *TINY, cwd=tmp_path, env=every_core
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
-    assert [row["status"] for row in read_summary(sweep_dir)] == ["ok", "ok"]
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    for row in rows:  # runs started at once share the cores: one thread each (cpus_per_task: 1)
+        assert "torch threads: 1" in (Path(row["run_dir"]) / "train.log").read_text()
 
 
 def test_slurm_launcher_config_composes():

@@ -147,15 +147,27 @@ def _complete(command: str, cfg: DictConfig) -> DictConfig:
 
 
 def _share_threads(cfg: DictConfig) -> None:
-    """`torch_threads`, else cores // n_jobs when a parallel launcher (joblib) runs this run among others."""
+    """torch's threads for this process: `torch_threads` if set; else the CPUs SLURM gave the task
+    (`SLURM_CPUS_PER_TASK`) or the launcher's `cpus_per_task`; else the cores shared among the processes
+    that run at once on this machine: a parallel launcher's `n_jobs` runs, each with `trainer.devices`
+    ranks. Left to torch (all cores) for a single process."""
     import torch
     from hydra.core.hydra_config import HydraConfig
 
     threads = cfg.get("torch_threads")
-    n_jobs = HydraConfig.get().launcher.get("n_jobs")
-    if not threads and n_jobs:
+    launcher = HydraConfig.get().launcher
+    if not threads:
         cores = os.cpu_count() or 1
-        threads = max(1, cores // (cores if n_jobs < 0 else n_jobs))
+        n_jobs = launcher.get("n_jobs") or 1
+        devices = OmegaConf.select(cfg, "trainer.devices", default=1)
+        processes = (cores if n_jobs < 0 else n_jobs) * (
+            devices if isinstance(devices, int) and devices > 1 else 1
+        )
+        allotted = os.environ.get("SLURM_CPUS_PER_TASK") or launcher.get("cpus_per_task")
+        if allotted:
+            threads = int(allotted)
+        elif processes > 1:
+            threads = max(1, cores // processes)
     if threads:
         torch.set_num_threads(threads)
     log.info("torch threads: %d", torch.get_num_threads())
