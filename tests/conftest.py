@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +17,10 @@ from litmlp.config import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)
+# The runs the tests start get Ctrl-C as a user's foreground command does: a process started with SIGINT
+# ignored (a script's background job, which this suite may be) keeps ignoring it, litmlp included.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -106,7 +106,13 @@ class _App:
         A stop signal ends the command where it is (`StopRequested`); during training's steps the
         runtime's ResumeCheckpoint takes over and stops at the next step, after saving a checkpoint.
         """
-        previous = {signum: signal.signal(signum, _stop_requested) for signum in _STOP_SIGNALS}
+        # A signal ignored when the command started (SIGINT of a background job, `nohup`) stays ignored;
+        # SIGPIPE is ignored by Python itself and stands for a closed console (litmlp.runtime.console).
+        previous = {
+            signum: signal.signal(signum, _stop_requested)
+            for signum in _STOP_SIGNALS
+            if signum == getattr(signal, "SIGPIPE", None) or signal.getsignal(signum) is not signal.SIG_IGN
+        }
         try:
             return self._run(cfg)
         finally:

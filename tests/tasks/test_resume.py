@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import stat
 import subprocess
 import sys
@@ -535,3 +536,30 @@ def test_the_csv_logger_file_after_resume_is_the_uninterrupted_runs(
     expected = (csv_reference / "csv" / "metrics.csv").read_text()
     assert "train/loss" in expected.splitlines()[0]
     assert (run / "csv" / "metrics.csv").read_text() == expected
+
+
+@pytest.mark.slow
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
+    """A script's background job (`litmlp train &`) or `nohup` starts with SIGINT ignored: Ctrl-C meant
+    for the script must not stop it; SIGTERM still does."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child, as a shell does
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "litmlp", "train", *RUN, *pause_at(tmp_path, 7), "hydra.run.dir=run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        wait_for(tmp_path / "paused", process)
+        process.send_signal(signal.SIGINT)
+    finally:
+        (tmp_path / "go").touch()
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["global_step"] == 4 * STEPS_PER_EPOCH

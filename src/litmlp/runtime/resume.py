@@ -176,7 +176,10 @@ class ResumeCheckpoint(Checkpoint):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Installed here, after Lightning registered its own SIGTERM/SLURM handlers at the start of fit.
         for signum in STOP_SIGNALS:
-            self._previous_handlers[signum] = signal.getsignal(signum)
+            current = signal.getsignal(signum)
+            if current is signal.SIG_IGN and signum != getattr(signal, "SIGPIPE", None):
+                continue  # ignored by whoever started the run (a background job's SIGINT): it stays so
+            self._previous_handlers[signum] = current
             signal.signal(signum, self._on_signal)
         if trainer.world_size > 1:
             self._vote = StopVote()

@@ -128,9 +128,11 @@ def resume_command(run_dir: str | Path) -> str:
 
 def saved_step(checkpoint_path: Path) -> int | None:
     """The training step a checkpoint was saved at; None when there is none or it cannot be read."""
-    import torch
-
+    if not checkpoint_path.is_file():
+        return None  # without importing torch: a stop may have cut its import short
     try:  # memory-mapped: only the small step value is read, whatever the model's size
+        import torch
+
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
         return int(checkpoint["global_step"])
     except Exception:
