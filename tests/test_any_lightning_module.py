@@ -250,7 +250,7 @@ def test_a_sweep_ranks_its_runs_by_the_monitored_metric(project):
 def test_its_run_has_a_tensorboard_hparams_entry_with_its_results(trained):
     events = EventAccumulator(str(trained / "tensorboard"))
     events.Reload()
-    assert {"hp/val_acc_best", "hp/test_acc", "val/acc", "train/loss_step"} <= set(events.Tags()["scalars"])
+    assert {"val/acc_best", "test/acc", "val/acc", "train/loss_step"} <= set(events.Tags()["scalars"])
     start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     info = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info
     assert info.hparams["model/optimizer/lr"].number_value == pytest.approx(0.003)

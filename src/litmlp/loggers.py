@@ -1,4 +1,5 @@
-"""Lightning's CSV logger, continuing its file when a run resumes (`logger=csv`).
+"""Lightning's loggers as a run uses them: TensorBoard without Lightning's `epoch` scalar, and CSV
+continuing its file when a run resumes (`logger=csv`).
 
 Lightning's `CSVLogger` deletes an existing `metrics.csv` when it starts: a resumed run would keep only
 the steps after the resume. This one appends to it; the rows the stopped run logged at steps the resumed
@@ -8,8 +9,10 @@ run repeats are dropped before it starts (`litmlp.runtime.event_files.rewind_csv
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
@@ -59,3 +62,34 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = ContinuingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+class TensorBoardLogger(LightningTensorBoardLogger):
+    """Lightning's `TensorBoardLogger` (by default in `<save_dir>/tensorboard/`, without its placeholder
+    `hp_metric`), minus the `epoch` scalar Lightning adds to every epoch-level write: the step axis orders
+    the points already, and its group opened the dashboard ahead of the train and val curves."""
+
+    def __init__(
+        self,
+        save_dir: str,
+        name: str = "tensorboard",
+        version: int | str | None = "",
+        log_graph: bool = False,
+        default_hp_metric: bool = False,
+        prefix: str = "",
+        sub_dir: str | None = None,
+    ) -> None:
+        super().__init__(
+            save_dir,
+            name=name,
+            version=version,
+            log_graph=log_graph,
+            default_hp_metric=default_hp_metric,
+            prefix=prefix,
+            sub_dir=sub_dir,
+        )
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        metrics = {name: value for name, value in metrics.items() if name != "epoch"}
+        if metrics:
+            super().log_metrics(metrics, step)

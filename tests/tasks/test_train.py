@@ -90,8 +90,10 @@ def test_tensorboard_has_train_val_test_scalars_with_expected_step_counts(defaul
     events.Reload()
     epochs, steps = metrics["epochs_trained"], metrics["global_step"]
     counts = {tag: len(events.Scalars(tag)) for tag in events.Tags()["scalars"]}
-    for tag in ("train/loss", "train/acc", "train/f1", "val/loss", "val/acc", "val/f1", "lr-AdamW"):
+    for tag in ("train/loss", "train/acc", "train/f1", "train/lr", "val/loss", "val/acc", "val/f1"):
         assert counts[tag] == epochs, tag
+    # Every group is a stage: no `epoch` scalar, no copies of the results under `hp/`.
+    assert {tag.split("/", 1)[0] for tag in counts} == {"train", "val", "test"}
     assert counts["train/loss_step"] == steps // 10
     assert counts["test/acc"] == counts["test/f1"] == counts["test/loss"] == 1
     assert events.Scalars("test/acc")[0].value == pytest.approx(metrics["test"]["test/acc"])
@@ -129,8 +131,9 @@ def test_tensorboard_hparams_hold_the_runs_parameters_and_real_metrics(default_r
     assert start_info.hparams["trainer/max_epochs"].number_value == 20
     assert "trainer/fast_dev_run" not in start_info.hparams
     assert "data/num_workers" not in start_info.hparams
-    assert {"hp/val_acc_best", "hp/test_acc"} <= metric_tags
+    assert {"val/acc_best", "val/acc", "test/acc"} <= metric_tags  # the run's own scalars
     assert "hp_metric" not in metric_tags
+    assert not [tag for tag in scalars if tag.startswith("hp/")]
     assert start_info.group_name == default_run[0].name  # the trial, named by its run directory
     # hparams.yaml beside the events holds the same parameters (Lightning leaves it `{}`).
     stored = yaml.safe_load((default_run[0] / "tensorboard" / "hparams.yaml").read_text())

@@ -174,5 +174,10 @@ class Classifier(pl.LightningModule):
         scheduler = self.scheduler_factory(optimizer)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": self.scheduler_monitor, "interval": "epoch"},
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "monitor": self.scheduler_monitor,
+                "interval": "epoch",
+                "name": "train/lr",  # the learning rate monitor's tag: with the train curves
+            },
         }

@@ -185,10 +185,10 @@ def log_hparams(loggers: list[Logger], config: Mapping[str, Any], metrics: Mappi
     """One HPARAMS entry per run, written at its end so the metrics are the run's real results.
 
     In TensorBoard the parameters set on the command line (those a sweep varies) come first and the trial
-    is named by its sweep job number and those settings, so runs of a sweep are told apart at a glance."""
-    finite = {
-        f"hp/{name.replace('/', '_')}": value for name, value in metrics.items() if math.isfinite(value)
-    }
+    is named by its sweep job number and those settings, so runs of a sweep are told apart at a glance.
+    Its metrics are the run's own scalars (`val/acc`, `test/acc`: TensorBoard shows their last value), not
+    copies; other loggers get the final values as `hp/<stage>_<metric>`."""
+    finite = {name: value for name, value in metrics.items() if math.isfinite(value)}
     overrides = user_overrides()
     params = first_the_overridden(flat_hparams(config), overrides)
     for logger in loggers:
@@ -196,7 +196,7 @@ def log_hparams(loggers: list[Logger], config: Mapping[str, Any], metrics: Mappi
             _write_tensorboard_hparams(logger, params, finite, trial_name(config, overrides))
         else:
             logger.log_hyperparams(params)
-            logger.log_metrics(finite)
+            logger.log_metrics({f"hp/{name.replace('/', '_')}": value for name, value in finite.items()})
         logger.save()
 
 
@@ -238,14 +238,14 @@ def trial_name(config: Mapping[str, Any], overrides: list[str]) -> str:
 def _write_tensorboard_hparams(
     logger: TensorBoardLogger, params: dict[str, Any], metrics: dict[str, float], trial: str
 ) -> None:
-    """Lightning's `log_hyperparams(params, metrics)`, with the trial named and `hparams.yaml` rewritten
-    (Lightning writes that file once, at the first save, when it is still empty)."""
+    """Lightning's `log_hyperparams(params, metrics)`, with the trial named, the metrics read from the
+    run's scalars of the same name (not logged again) and `hparams.yaml` rewritten (Lightning writes that
+    file once, at the first save, when it is still empty)."""
     from lightning.pytorch.core.saving import save_hparams_to_yaml
     from tensorboard.plugins.hparams import plugin_data_pb2
     from torch.utils.tensorboard.summary import hparams
 
     logger.hparams.update(params)
-    logger.log_metrics(metrics)
     experiment, start, end = hparams(params, metrics)
     plugin = start.value[0].metadata.plugin_data
     content = plugin_data_pb2.HParamsPluginData.FromString(plugin.content)
