@@ -1,6 +1,6 @@
-"""The validation confusion matrix in TensorBoard after every validation epoch, at the val scalars' step:
-an image (counts and row shares over a colour scale, class names on the axes, drawn by matplotlib) under
-Images, and the counts as a table under Text."""
+"""The validation confusion matrix in TensorBoard, at the val scalars' step: the counts as a table (Text)
+after every validation epoch, and an image (counts and row shares over a colour scale, class names on the
+axes, drawn by matplotlib; Images) every few epochs and for the last one."""
 
 from __future__ import annotations
 
@@ -97,30 +97,46 @@ class ConfusionMatrixFigure:
 class ConfusionMatrixImage(pl.Callback):
     """Needs a module that sets `last_val_confusion` in `on_validation_epoch_end` (as `Classifier` does).
 
-    Drawing costs tens of milliseconds per epoch; `every_n_epochs` thins it for long runs."""
+    The counts table is written after every validation epoch; the image (matplotlib: ~0.5 s to import,
+    tens of milliseconds to draw) every `every_n_epochs` epochs and for the last epoch trained."""
 
-    def __init__(self, every_n_epochs: int = 1) -> None:
+    def __init__(self, every_n_epochs: int = 5) -> None:
         at_least(1, every_n_epochs=every_n_epochs)
         self.every_n_epochs = every_n_epochs
         self._figure: ConfusionMatrixFigure | None = None
+        self._undrawn: tuple[np.ndarray, list[str], int] | None = None  # the last epoch's, if not drawn
 
     @rank_zero_only
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         confusion = getattr(pl_module, "last_val_confusion", None)
-        if trainer.sanity_checking or confusion is None or trainer.current_epoch % self.every_n_epochs:
-            return
-        loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
-        if not loggers:
+        if trainer.sanity_checking or confusion is None or not _tensorboards(trainer):
             return
         counts = confusion.detach().cpu().numpy() if isinstance(confusion, torch.Tensor) else confusion
-        names = class_labels(trainer, len(counts))
+        names, step = class_labels(trainer, len(counts)), val_step(trainer)
+        for logger in _tensorboards(trainer):
+            logger.experiment.add_text(f"{TAG}_counts", counts_table(counts, names), global_step=step)
+        self._undrawn = (counts, names, step)
+        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self._draw(trainer)
+
+    @rank_zero_only
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._draw(trainer)  # the last epoch's matrix, whichever epoch training ended at
+
+    def _draw(self, trainer: pl.Trainer) -> None:
+        if self._undrawn is None:
+            return
+        counts, names, step = self._undrawn
+        self._undrawn = None
         if self._figure is None:
             self._figure = ConfusionMatrixFigure(names)
         image = self._figure.render(counts)
-        step = val_step(trainer)
-        for logger in loggers:
+        for logger in _tensorboards(trainer):
             logger.experiment.add_image(TAG, image, global_step=step, dataformats="HWC")
-            logger.experiment.add_text(f"{TAG}_counts", counts_table(counts, names), global_step=step)
+
+
+def _tensorboards(trainer: pl.Trainer) -> list[TensorBoardLogger]:
+    return [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
 
 
 def val_step(trainer: pl.Trainer) -> int:
