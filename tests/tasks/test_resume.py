@@ -246,7 +246,19 @@ def test_a_run_under_a_path_with_an_apostrophe_resumes_with_the_printed_command(
     assert json.loads((run / "metrics.json").read_text())["epochs_trained"] == 2
 
 
-def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
+def start_train(cwd: Path, *overrides: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """`litmlp train OVERRIDES` in the background, as a user's shell starts it; stderr kept (bytes)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "litmlp", "train", *overrides],
+        cwd=cwd,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
     """Until `path` exists (the process got there) or the process ended."""
     waited = 0.0
     while not path.exists() and process.poll() is None and waited < timeout:
@@ -264,15 +276,7 @@ def test_a_run_being_trained_cannot_be_resumed_by_a_second_process(tmp_path):
         f"+callbacks.pause.paused={tmp_path / 'paused'}",
         f"+callbacks.pause.resume={tmp_path / 'go'}",
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "litmlp", "train", *RUN, *pause, "hydra.run.dir=run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_train(tmp_path, *RUN, *pause, "hydra.run.dir=run")
     try:
         wait_for(tmp_path / "paused", first)
         log_before = (run / "train.log").read_bytes()
@@ -330,13 +334,8 @@ AND_RESUMES = pytest.mark.parametrize("resumes", [False, pytest.param(True, mark
 @AND_RESUMES
 def test_a_closed_output_stops_training_after_a_checkpoint_that_resumes_exactly(tmp_path, request, resumes):
     """`litmlp train | head`: once the reader is gone, the run saves, says how to resume, exits 141."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "litmlp", "train", *RUN, *pause_at(tmp_path, 7, "hello"), "hydra.run.dir=run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    process = start_train(
+        tmp_path, *RUN, *pause_at(tmp_path, 7, "hello"), "hydra.run.dir=run", stdout=subprocess.PIPE
     )
     try:
         wait_for(tmp_path / "paused", process)
@@ -361,14 +360,7 @@ def test_a_closed_output_stops_training_after_a_checkpoint_that_resumes_exactly(
 @pytest.mark.slow
 def test_output_closed_before_training_stops_the_run_with_one_line(tmp_path):
     """`litmlp train | head -1`: closed after the first line, before the first checkpoint."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "litmlp", "train", *RUN, "hydra.run.dir=run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_train(tmp_path, *RUN, "hydra.run.dir=run", stdout=subprocess.PIPE)
     assert process.stdout is not None
     assert process.stderr is not None
     process.stdout.readline()
@@ -552,17 +544,9 @@ def test_the_csv_logger_file_after_resume_is_the_uninterrupted_runs(
 def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
     """A script's background job (`litmlp train &`) or `nohup` starts with SIGINT ignored: Ctrl-C meant
     for the script must not stop it; SIGTERM still does."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child, as a shell does
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "litmlp", "train", *RUN, *pause_at(tmp_path, 7), "hydra.run.dir=run"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_train(tmp_path, *RUN, *pause_at(tmp_path, 7), "hydra.run.dir=run")
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
