@@ -7,6 +7,7 @@ library is imported up front, so `litmlp --help` is instant; the rest when a com
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -108,10 +109,15 @@ class _App:
         """
         # A signal ignored when the command started (SIGINT of a background job, `nohup`) stays ignored;
         # SIGPIPE is ignored by Python itself and stands for a closed console (litmlp.runtime.console).
+        from litmlp.runtime.console import ignored_at_start, note_ignored_signals
+
+        global _PID
+        _PID = os.getpid()
+        note_ignored_signals(_STOP_SIGNALS)
         previous = {
             signum: signal.signal(signum, _stop_requested)
             for signum in _STOP_SIGNALS
-            if signum == getattr(signal, "SIGPIPE", None) or signal.getsignal(signum) is not signal.SIG_IGN
+            if not ignored_at_start(signum)
         }
         try:
             return self._run(cfg)
@@ -163,6 +169,7 @@ class _App:
                 raise
             self.fail(str(error), error.exit_code)
         except StopRequested as stop:
+            _ignore_stops()  # Lightning's teardown put its handlers back: none may interrupt this
             self.exit_code = 128 + signal.Signals[stop.signal_name].value
             if self.command == "train":
                 if not self.launched_rank:  # rank 0 stopped too and says so
@@ -173,6 +180,7 @@ class _App:
                 print(f"litmlp {self.command}: {stop}; nothing was written", file=sys.stderr)
             self._end_sweep()
         except RunInterrupted as stop:
+            _ignore_stops()
             self.exit_code = stop.exit_code
             if not self.launched_rank:  # rank 0 stopped at the same step and says so
                 print(
@@ -214,7 +222,7 @@ class _App:
         from litmlp.errors import SweepStopped
 
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise SweepStopped(self.exit_code)
+            raise SweepStopped(self.exit_code, HydraConfig.get().sweep.dir)
 
 
 _STOP_SIGNALS = tuple(
@@ -222,14 +230,26 @@ _STOP_SIGNALS = tuple(
 )
 
 
+_PID = 0  # the process whose command installed the stop handlers (a forked worker has another pid)
+
+
+def _ignore_stops() -> None:
+    """No further stop signal interrupts the way out."""
+    for stop_signal in _STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
+
+
 def _stop_requested(signum: int, frame: Any) -> None:
     from litmlp.errors import StopRequested
     from litmlp.runtime.console import output_closed
 
+    if os.getpid() != _PID:  # a DataLoader worker forked with this handler: its parent stops
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt  # what torch's worker loop expects and ends on quietly
+        return
     if signum == getattr(signal, "SIGPIPE", None) and not output_closed():
         return  # a socket's peer went away, not the console (litmlp.runtime.console)
-    for stop_signal in _STOP_SIGNALS:  # once: another signal must not interrupt the clean-up
-        signal.signal(stop_signal, signal.SIG_IGN)
+    _ignore_stops()  # once: another signal must not interrupt the clean-up
     raise StopRequested(signal.Signals(signum).name)
 
 
@@ -271,6 +291,15 @@ def _missing_keys(node: Any, path: str = "") -> list[str]:
         found = (_missing_keys(value, f"{path}.{key}" if path else str(key)) for key, value in node.items())
         return sorted(key for keys in found for key in keys)
     return [path] if node == "???" else []
+
+
+def _summarize_stopped_sweep(sweep_dir: Path) -> None:
+    """A stopped sweep skips Hydra's end-of-sweep callbacks: its summary is written here."""
+    from litmlp.errors import LitmlpError
+    from litmlp.runtime.sweeps.summary import write_summary
+
+    with contextlib.suppress(LitmlpError, OSError):  # nothing to summarize
+        write_summary(sweep_dir, plot=False)
 
 
 def _failed_runs_of_last_sweep() -> str:
@@ -348,7 +377,7 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
     from litmlp import runtime
     from litmlp.config import config_dir, register
     from litmlp.config.errors import describe_config_error
-    from litmlp.errors import LitmlpError, SweepStopped
+    from litmlp.errors import LitmlpError, StopRequested, SweepStopped
     from litmlp.runtime.console import guard_console
 
     guard_console()  # before Hydra's logging and the progress bar take hold of the console
@@ -379,8 +408,12 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
         print(f"litmlp {command}: interrupted", file=sys.stderr)
         return 130
     except SweepStopped as stop:  # the run said how it stopped
+        _summarize_stopped_sweep(Path(stop.sweep_dir))
         print(f"litmlp {command}: the sweep stopped; its remaining runs were not started", file=sys.stderr)
         return stop.exit_code
+    except StopRequested as stop:  # a stop outside any run: composing, launching
+        print(f"litmlp {command}: {stop}", file=sys.stderr)
+        return 128 + signal.Signals[stop.signal_name].value
     except Exception as error:  # before or after the job: creating the run directory, a sweep's launch
         if app.debug:
             raise

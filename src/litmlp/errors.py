@@ -63,9 +63,10 @@ class StopRequested(BaseException):  # BaseException: no `except Exception` on t
 class SweepStopped(BaseException):
     """A stop signal ended one run of a sweep: the sweep ends there instead of starting the next run."""
 
-    def __init__(self, exit_code: int) -> None:
+    def __init__(self, exit_code: int, sweep_dir: str) -> None:
         super().__init__(f"exit code {exit_code}")
         self.exit_code = exit_code
+        self.sweep_dir = sweep_dir
 
 
 class RunPruned(Exception):  # noqa: N818 (not an error: the search stopped an unpromising run)

@@ -455,6 +455,8 @@ def test_a_stop_signal_ends_the_whole_sweep(tmp_path):
     assert lines[-2].startswith("litmlp train: stopped by SIGTERM after saving a checkpoint; continue with: ")
     assert lines[-1] == "litmlp train: the sweep stopped; its remaining runs were not started"
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0"]
+    # The summary is written all the same: the stopped run, unfinished.
+    assert "1 runs: 0 ok, 0 failed, 1 unfinished" in (tmp_path / "sweep" / "summary.md").read_text()
 
 
 @contextmanager

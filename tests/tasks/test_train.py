@@ -65,7 +65,10 @@ def test_early_stopping_says_when_and_why_it_stopped(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (line,) = [line for line in result.stdout.splitlines() if "Early stopping" in line]
     assert line.split(" - ", 1)[1].startswith(
-        "Early stopping after 2 of 91 epochs: val/loss did not improve for 1 validation check (best "
+        "Early stopping after 2 of 91 epochs: Monitored metric val/loss"
+    )
+    assert line.endswith(
+        "(callbacks.early_stopping.patience=N waits longer, callbacks.early_stopping=null never stops)"
     )
 
 

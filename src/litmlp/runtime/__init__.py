@@ -164,8 +164,8 @@ def _share_threads(cfg: DictConfig) -> None:
             devices if isinstance(devices, int) and devices > 1 else 1
         )
         allotted = os.environ.get("SLURM_CPUS_PER_TASK") or launcher.get("cpus_per_task")
-        if allotted:
-            threads = int(allotted)
+        if allotted:  # shared by the processes this task runs at once
+            threads = max(1, int(allotted) // processes)
         elif processes > 1:
             threads = max(1, cores // processes)
     if threads:

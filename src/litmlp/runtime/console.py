@@ -18,6 +18,21 @@ import threading
 from typing import Any, TextIO
 
 _closed = threading.Event()
+_ignored_at_start: set[int] = set()
+
+
+def note_ignored_signals(signals: tuple[int, ...]) -> None:
+    """Remember which of `signals` the process was started with ignored (SIGINT of a script's background
+    job, SIGTERM under some supervisors): they stay ignored. SIGPIPE, which Python itself ignores, is not."""
+    _ignored_at_start.update(
+        signum
+        for signum in signals
+        if signum != getattr(signal, "SIGPIPE", None) and signal.getsignal(signum) is signal.SIG_IGN
+    )
+
+
+def ignored_at_start(signum: int) -> bool:
+    return signum in _ignored_at_start
 
 
 def output_closed() -> bool:

@@ -34,7 +34,7 @@ from torchmetrics import Metric
 from litmlp.errors import LitmlpError, RunInterrupted, StopRequested
 from litmlp.layout import LAST_CHECKPOINT_NAME
 from litmlp.loggers import ContinuingWriter, ResumableCSVLogger
-from litmlp.runtime.console import output_closed
+from litmlp.runtime.console import ignored_at_start, output_closed
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +141,20 @@ class ResumeCheckpoint(Checkpoint):
         self.csv_rows: dict[str, int] = {}
         self._vote: StopVote | None = None
         self._previous_handlers: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     @property
     def last_model_path(self) -> str:
         return str(self.path) if self.path.is_file() else ""
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:  # a DataLoader worker (forked with this handler): its parent stops
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt  # what torch's worker loop expects and ends on quietly
+            return
         if signum == getattr(signal, "SIGPIPE", None) and not output_closed():
             return  # a socket's peer went away, not the console (litmlp.runtime.console)
-        if signum == signal.SIGINT and self.stop_signal is not None:
+        if signum == signal.SIGINT and self.stop_signal == signal.SIGINT:
             for stop_signal in STOP_SIGNALS:  # another one must not interrupt the way out
                 signal.signal(stop_signal, signal.SIG_IGN)
                 self._previous_handlers[stop_signal] = signal.SIG_IGN
@@ -175,9 +180,10 @@ class ResumeCheckpoint(Checkpoint):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Installed here, after Lightning registered its own SIGTERM/SLURM handlers at the start of fit.
+        self._pid = os.getpid()
         for signum in STOP_SIGNALS:
             current = signal.getsignal(signum)
-            if current is signal.SIG_IGN and signum != getattr(signal, "SIGPIPE", None):
+            if ignored_at_start(signum):
                 continue  # ignored by whoever started the run (a background job's SIGINT): it stays so
             self._previous_handlers[signum] = current
             signal.signal(signum, self._on_signal)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model
 # sections without loader mechanics, and the trainer settings that change what is learned.
 HPARAM_SECTIONS = ("seed", "data", "model")
+# Overrides that are not a run's settings: how an Optuna search reaches its trial, Hydra's, trust.
+NOT_SETTINGS = ("callbacks.optuna_pruning.", "optuna.", "hydra.", "trusted_targets")
 NOT_HPARAMS = {"data/eval_batch_size", "data/num_workers", "data/pin_memory", "data/persistent_workers"}
 TRAINER_HPARAMS = ("max_epochs", "precision", "accumulate_grad_batches", "gradient_clip_val")
 
@@ -116,17 +118,20 @@ def report_training(
 
 
 def early_stop_reason(trainer: pl.Trainer) -> str:
-    """One line when early stopping ended the fit before its epoch budget, else ''. Read it right after
-    fitting: testing a checkpoint restores the callbacks' state from that checkpoint."""
+    """One line when early stopping ended the fit, and why (Lightning's reason: patience exhausted, a
+    non-finite value, a threshold), else ''. Read it right after fitting: testing a checkpoint restores
+    the callbacks' state from that checkpoint."""
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
-        if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
-            best = float(callback.best_score)
-            checks = f"{callback.patience} validation check" + ("s" if callback.patience != 1 else "")
-            return (
-                f"Early stopping after {callback.stopped_epoch + 1} of {trainer.max_epochs} epochs: "
-                f"{callback.monitor} did not improve for {checks} (best {best:.6g}); "
-                "callbacks.early_stopping.patience=N waits longer, callbacks.early_stopping=null never stops"
-            )
+        if not isinstance(callback, EarlyStopping) or not trainer.should_stop:
+            continue
+        reason = getattr(callback, "stopping_reason_message", None)
+        if reason is None and callback.stopped_epoch == 0:
+            continue  # this callback did not stop the run
+        return (
+            f"Early stopping after {callback.stopped_epoch + 1} of {trainer.max_epochs} epochs: "
+            f"{reason or f'{callback.monitor} stopped improving'} "
+            "(callbacks.early_stopping.patience=N waits longer, callbacks.early_stopping=null never stops)"
+        )
     return ""
 
 
@@ -208,7 +213,7 @@ def user_overrides() -> list[str]:
     if not HydraConfig.initialized():
         return []
     task = [str(override) for override in HydraConfig.get().overrides.task]
-    return [o for o in task if not o.lstrip("+~").startswith(("optuna.", "hydra.", "trusted_targets"))]
+    return [o for o in task if not o.lstrip("+~").startswith(NOT_SETTINGS)]
 
 
 def first_the_overridden(params: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
