@@ -75,7 +75,7 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_the_console_says_which_trials_were_pruned_and_counts_them(search):
-    (sweep_dir,) = [path for path in search.iterdir() if path.is_dir()]
+    (sweep_dir,) = [path for path in search.iterdir() if (path / "multirun.yaml").is_file()]
     with (sweep_dir / "summary.csv").open(newline="") as file:
         counts = Counter(row["status"] for row in csv.DictReader(file))
     console = (search.parents[2] / "console.txt").read_text()
@@ -107,7 +107,7 @@ def test_search_records_pruned_failed_and_complete_trials_and_goes_on(search):
 
 @pytest.mark.slow
 def test_search_writes_best_params_and_the_summary_and_skips_testing(search):
-    (sweep_dir,) = [path for path in search.iterdir() if path.is_dir()]
+    (sweep_dir,) = [path for path in search.iterdir() if (path / "multirun.yaml").is_file()]
     best = yaml.safe_load((sweep_dir / "best_params.yaml").read_text())
     assert best["params"]["model.optimizer.lr"] == 0.01
     assert best["params"]["data.batch_size"] == 128
