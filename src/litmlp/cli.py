@@ -111,8 +111,6 @@ class _App:
         # SIGPIPE is ignored by Python itself and stands for a closed console (litmlp.runtime.console).
         from litmlp.runtime.console import ignored_at_start, note_ignored_signals
 
-        global _PID
-        _PID = os.getpid()
         note_ignored_signals(_STOP_SIGNALS)
         previous = {
             signum: signal.signal(signum, _stop_requested)
@@ -230,9 +228,6 @@ _STOP_SIGNALS = tuple(
 )
 
 
-_PID = 0  # the process whose command installed the stop handlers (a forked worker has another pid)
-
-
 def _ignore_stops() -> None:
     """No further stop signal interrupts the way out."""
     for stop_signal in _STOP_SIGNALS:
@@ -241,14 +236,10 @@ def _ignore_stops() -> None:
 
 def _stop_requested(signum: int, frame: Any) -> None:
     from litmlp.errors import StopRequested
-    from litmlp.runtime.console import output_closed
+    from litmlp.runtime.console import is_a_stop
 
-    if os.getpid() != _PID:  # a DataLoader worker forked with this handler: its parent stops
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt  # what torch's worker loop expects and ends on quietly
+    if not is_a_stop(signum):
         return
-    if signum == getattr(signal, "SIGPIPE", None) and not output_closed():
-        return  # a socket's peer went away, not the console (litmlp.runtime.console)
     _ignore_stops()  # once: another signal must not interrupt the clean-up
     raise StopRequested(signal.Signals(signum).name)
 

@@ -97,7 +97,7 @@ class ConfusionMatrixFigure:
 class ConfusionMatrixImage(pl.Callback):
     """Needs a module that sets `last_val_confusion` in `on_validation_epoch_end` (as `Classifier` does).
 
-    The counts table is written after every validation epoch; the image (matplotlib: ~0.5 s to import,
+    The counts table is written after every validation epoch; the image (matplotlib: ~0.7 s to import here,
     tens of milliseconds to draw) every `every_n_epochs` epochs and for the last epoch trained."""
 
     def __init__(self, every_n_epochs: int = 5) -> None:

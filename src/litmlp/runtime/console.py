@@ -21,9 +21,15 @@ _closed = threading.Event()
 _ignored_at_start: set[int] = set()
 
 
+_command_pid = 0  # the process whose command installed the stop handlers
+
+
 def note_ignored_signals(signals: tuple[int, ...]) -> None:
     """Remember which of `signals` the process was started with ignored (SIGINT of a script's background
-    job, SIGTERM under some supervisors): they stay ignored. SIGPIPE, which Python itself ignores, is not."""
+    job, SIGTERM under some supervisors): they stay ignored. SIGPIPE, which Python itself ignores, is not.
+    Called by the command before it installs its stop handlers; the process is the one they stop."""
+    global _command_pid
+    _command_pid = os.getpid()
     _ignored_at_start.update(
         signum
         for signum in signals
@@ -33,6 +39,17 @@ def note_ignored_signals(signals: tuple[int, ...]) -> None:
 
 def ignored_at_start(signum: int) -> bool:
     return signum in _ignored_at_start
+
+
+def is_a_stop(signum: int) -> bool:
+    """Whether a stop handler should act on `signum`: not in a forked DataLoader worker (its parent stops;
+    a Ctrl-C there raises KeyboardInterrupt, which torch's worker loop ends on quietly), and SIGPIPE only
+    when a console stream's reader has gone (a socket's peer going away is not a stop)."""
+    if _command_pid and os.getpid() != _command_pid:  # unset outside the CLI (a notebook's train)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        return False
+    return signum != getattr(signal, "SIGPIPE", None) or output_closed()
 
 
 def output_closed() -> bool:

@@ -34,7 +34,7 @@ from torchmetrics import Metric
 from litmlp.errors import LitmlpError, RunInterrupted, StopRequested
 from litmlp.layout import LAST_CHECKPOINT_NAME
 from litmlp.loggers import ContinuingWriter, ResumableCSVLogger
-from litmlp.runtime.console import ignored_at_start, output_closed
+from litmlp.runtime.console import ignored_at_start, is_a_stop
 
 log = logging.getLogger(__name__)
 
@@ -141,19 +141,14 @@ class ResumeCheckpoint(Checkpoint):
         self.csv_rows: dict[str, int] = {}
         self._vote: StopVote | None = None
         self._previous_handlers: dict[int, Any] = {}
-        self._pid = os.getpid()
 
     @property
     def last_model_path(self) -> str:
         return str(self.path) if self.path.is_file() else ""
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != self._pid:  # a DataLoader worker (forked with this handler): its parent stops
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt  # what torch's worker loop expects and ends on quietly
+        if not is_a_stop(signum):
             return
-        if signum == getattr(signal, "SIGPIPE", None) and not output_closed():
-            return  # a socket's peer went away, not the console (litmlp.runtime.console)
         if signum == signal.SIGINT and self.stop_signal == signal.SIGINT:
             for stop_signal in STOP_SIGNALS:  # another one must not interrupt the way out
                 signal.signal(stop_signal, signal.SIG_IGN)
@@ -180,7 +175,6 @@ class ResumeCheckpoint(Checkpoint):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Installed here, after Lightning registered its own SIGTERM/SLURM handlers at the start of fit.
-        self._pid = os.getpid()
         for signum in STOP_SIGNALS:
             current = signal.getsignal(signum)
             if ignored_at_start(signum):
@@ -243,14 +237,14 @@ class ResumeCheckpoint(Checkpoint):
         self._stop_after_epoch = decided
 
     def save(self, trainer: pl.Trainer) -> None:
-        run_dir = self.path.parent.parent
+        run_dir = self.path.parent.parent.resolve()
         for logger in trainer.loggers:
             logger.save()  # what was logged so far reaches the disk before the checkpoint that follows it
             writer = logger.experiment if isinstance(logger, ResumableCSVLogger) else None
             if isinstance(writer, ContinuingWriter):
                 path = Path(writer.metrics_file_path).resolve()
-                if path.is_relative_to(run_dir.resolve()):
-                    self.csv_rows[str(path.relative_to(run_dir.resolve()))] = writer.rows_written
+                if path.is_relative_to(run_dir):
+                    self.csv_rows[str(path.relative_to(run_dir))] = writer.rows_written
         self.saved_at = time.time()
         trainer.save_checkpoint(self.path, weights_only=False)  # the full training state
 
