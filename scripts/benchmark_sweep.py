@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 
-def sweep_seconds(runs: int, extra: list[str]) -> float:
+def sweep_seconds(runs: int, epochs: int, extra: list[str]) -> float:
     seeds = ",".join(str(seed) for seed in range(runs))
     command = [
         sys.executable,
@@ -27,6 +27,7 @@ def sweep_seconds(runs: int, extra: list[str]) -> float:
         "-m",
         f"seed={seeds}",
         "trainer=cpu",
+        f"trainer.max_epochs={epochs}",
         "callbacks.rich_progress_bar=null",
         *extra,
     ]
@@ -40,10 +41,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    serial = sweep_seconds(args.runs, [])
-    parallel = sweep_seconds(args.runs, ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={args.n_jobs}"])
+    serial = sweep_seconds(args.runs, args.epochs, [])
+    parallel = sweep_seconds(args.runs, args.epochs, ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={args.n_jobs}"])
     results = {
         "runs": args.runs,
         "n_jobs": args.n_jobs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +30,66 @@ def test_parallel_launcher_runs_every_run_with_a_share_of_the_cores(tmp_path):
             f"torch threads: {threads}"
             in (sweep_dir / row["run_dir"].rsplit("/", 1)[1] / "train.log").read_text()
         )
+
+
+PROBE = "+callbacks.probe._target_=tests.helpers.probe.RecordEnvironment"
+
+
+def _probes(sweep_dir: Path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/probe.json"))]
+
+
+def test_parallel_launcher_pins_each_run_to_its_own_gpu_and_queues_the_rest(tmp_path):
+    # Two GPU slots for five runs: the first two must meet (run at once), on different devices; no more
+    # than two ever run at once, each on one device of the list, and the other runs wait for a free one.
+    result = run_cli(
+        "train", "-m", "hydra/launcher=parallel", "hydra.launcher.gpus=[3,5]", "seed=0,1,2,3,4", *TINY,
+        PROBE, f"+callbacks.probe.arrivals={tmp_path / 'arrivals'}", "+callbacks.probe.meet=2", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    probes = _probes(sweep_dir)
+    assert len(probes) == 5
+    assert {probe["cuda_visible_devices"] for probe in probes} == {"3", "5"}
+    assert len({probe["pid"] for probe in probes}) == 5  # a fresh process for every run
+    for probe in probes:
+        overlapping = [
+            other for other in probes if other["start"] < probe["end"] and probe["start"] < other["end"]
+        ]
+        assert len(overlapping) <= 2
+        assert len({other["cuda_visible_devices"] for other in overlapping}) == len(overlapping)
+    assert "one per GPU slot (3 | 5)" in result.stdout
+
+
+def test_parallel_launcher_gives_a_job_several_gpus_and_counts_visible_ones(monkeypatch):
+    from hydra_plugins.litmlp_parallel.launcher import device_slots
+
+    assert device_slots([0, 1, 2, 3, 4], gpus_per_job=2) == ["0,1", "2,3"]  # a fifth GPU alone is unused
+    assert device_slots(None, gpus_per_job=1) == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,7")
+    assert device_slots("auto", gpus_per_job=1) == ["2", "7"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU may be used: no pinning
+    assert device_slots("auto", gpus_per_job=1) == []
+
+
+@pytest.mark.slow
+def test_parallel_launcher_records_a_killed_run_as_failed_and_goes_on(tmp_path):
+    result = run_cli(
+        "train", "-m", "hydra/launcher=parallel", "seed=0,1,2", *TINY,
+        "+callbacks.interrupt._target_=tests.helpers.interrupt.Interrupt", "+callbacks.interrupt.step=3",
+        "+callbacks.interrupt.hook=batch_end", "+callbacks.interrupt.signal_name=SIGKILL",
+        f"+callbacks.interrupt.marker={tmp_path / 'killed'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    rows = read_summary(sweep_dir)
+    assert sorted(row["status"] for row in rows) == ["failed", "ok", "ok"]
+    (failed,) = (row for row in rows if row["status"] == "failed")
+    assert (
+        failed["error"]
+        == "the run's process ended with signal SIGKILL before it finished (out of memory? killed?)"
+    )
+    assert "litmlp train: 1 of 3 runs failed" in result.stderr
 
 
 @pytest.mark.slow

@@ -1,0 +1,285 @@
+"""Parallel jobs on one machine: each job runs in a process forked from the sweep's, `n_jobs` at a time.
+
+Forked, not spawned: a spawned worker (Hydra's joblib launcher) imports torch and Lightning again, ~3-6 s
+per worker on 2 cores, which is most of a short run. The sweep's process imports the `preload` modules
+before the first fork, and after each job the modules that job imported (TensorBoard, matplotlib, the
+user's own), so only the first jobs pay for them. Every job gets a fresh process of its own, forked from
+that state: nothing is left over from another job.
+
+On a machine with GPUs each job is pinned to its own (`CUDA_VISIBLE_DEVICES`), so N GPUs run N jobs at once
+and the others queue. The sweep's process never initialises CUDA, which a fork would break: GPUs are counted
+from `CUDA_VISIBLE_DEVICES` or the driver's /proc entries.
+"""
+
+# No `from __future__ import annotations`: Hydra imports this module while scanning for plugins in a way
+# that leaves it out of sys.modules, where dataclasses look up string annotations.
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ParallelLauncherConf:
+    _target_: str = "hydra_plugins.litmlp_parallel.launcher.ParallelLauncher"
+    # Jobs at once; null: one per GPU (`gpus`), or 2 on a machine without GPUs.
+    n_jobs: int | None = None
+    # The GPUs jobs are pinned to, one job per `gpus_per_job` of them: "auto" (every visible GPU, none on
+    # a machine without), a list of device ids, or null (no pinning: each job sees what the sweep sees).
+    gpus: Any = "auto"
+    gpus_per_job: int = 1
+    # Imported once, before the first job is forked: what every job would otherwise import itself.
+    preload: list[str] = field(default_factory=lambda: ["torch", "lightning.pytorch"])
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="litmlp_parallel", node=ParallelLauncherConf)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, found without initialising CUDA."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [device.strip() for device in visible.split(",") if device.strip() and device.strip() != "-1"]
+    driver = Path("/proc/driver/nvidia/gpus")
+    return [str(index) for index in range(len(list(driver.iterdir())))] if driver.is_dir() else []
+
+
+def device_slots(gpus: Any, gpus_per_job: int) -> list[str]:
+    """One entry per job that may run at once on the GPUs: its CUDA_VISIBLE_DEVICES (None: no GPUs)."""
+    devices = visible_gpus() if gpus == "auto" else [] if gpus is None else [str(gpu) for gpu in gpus]
+    if not devices:
+        return []
+    per_job = max(1, gpus_per_job)
+    return [
+        ",".join(devices[start : start + per_job]) for start in range(0, len(devices) - per_job + 1, per_job)
+    ]
+
+
+class ParallelLauncher(Launcher):
+    def __init__(self, **conf: Any) -> None:
+        self.conf = ParallelLauncherConf(**conf)
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+        self.jobs_at_once = 1
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+        assert self.config is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        slots = device_slots(self.conf.gpus, self.conf.gpus_per_job)
+        n_jobs = self.conf.n_jobs or len(slots) or 2
+        if slots and n_jobs > len(slots):
+            log.warning("n_jobs=%d but %d GPU slots: %d jobs at once", n_jobs, len(slots), len(slots))
+            n_jobs = len(slots)
+        self.jobs_at_once = n_jobs
+        for module in self.conf.preload:
+            importlib.import_module(module)
+        pinned = f", one per GPU slot ({' | '.join(slots)})" if slots else ""
+        log.info(
+            "Launching %d jobs, %d at a time%s; sweep output dir: %s",
+            len(job_overrides),
+            n_jobs,
+            pinned,
+            sweep_dir,
+        )
+        for idx, overrides in enumerate(job_overrides):
+            log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
+        return _Pool(self, n_jobs, slots).run(job_overrides, initial_job_idx)
+
+
+@dataclass
+class _Running:
+    position: int
+    process: Any  # a forked multiprocessing.Process
+    slot: str | None
+    run_dir: Path | None = None  # sent by the job once its config is composed
+
+
+class _Pool:
+    """At most `n_jobs` forked jobs at once; a finished job frees its process and its GPU slot."""
+
+    def __init__(self, launcher: ParallelLauncher, n_jobs: int, slots: list[str]) -> None:
+        self.launcher = launcher
+        self.n_jobs = n_jobs
+        self.free_slots: list[str | None] = list(slots) if slots else [None] * n_jobs
+        self.context = multiprocessing.get_context("fork")
+        self.stop: tuple[int, str] | None = None  # (exit code, sweep dir) of the first job a signal stopped
+
+    def run(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+        from litmlp.errors import SweepStopped
+
+        results: list[JobReturn | None] = [None] * len(job_overrides)
+        queued = list(enumerate(job_overrides))
+        running: dict[Any, _Running] = {}  # by the connection its messages arrive on
+        # A Ctrl-C reaches every job from the terminal (one process group): the jobs save and say so, and
+        # the sweep waits for them. A SIGTERM sent to the sweep's process alone is passed on to the jobs.
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, frame: _pass_on(running, signum))
+        try:
+            while queued or running:
+                while queued and len(running) < self.n_jobs and self.stop is None:
+                    position, overrides = queued.pop(0)
+                    slot = self.free_slots.pop(0)
+                    receiver, sender = self.context.Pipe(duplex=False)
+                    job = (self.launcher, initial_job_idx + position, overrides, slot, handlers, sender)
+                    process = self.context.Process(target=_job, args=(*job, frozenset(sys.modules)))
+                    process.start()
+                    sender.close()
+                    running[receiver] = _Running(position, process, slot)
+                if not running:
+                    break
+                for ready in wait(list(running)):
+                    job_state = running[ready]
+                    ended, result = self._receive(ready, job_state, job_overrides[job_state.position])
+                    if ended:
+                        running.pop(ready)
+                        results[job_state.position] = result
+                        self.free_slots.append(job_state.slot)
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        if self.stop is not None:
+            raise SweepStopped(*self.stop)
+        return [result for result in results if result is not None]
+
+    def _receive(
+        self, receiver: Any, job: _Running, overrides: Sequence[str]
+    ) -> tuple[bool, JobReturn | None]:
+        """The job's next message: its run directory (it goes on), its result, or how it stopped; returns
+        (whether the job ended, its result)."""
+        try:
+            message = receiver.recv()
+        except EOFError:  # the job's process died without a result (killed, out of memory)
+            receiver.close()
+            job.process.join()
+            return True, self._died(job, overrides)
+        if isinstance(message, str):
+            job.run_dir = Path(message)
+            return False, None
+        receiver.close()
+        job.process.join()
+        if isinstance(message[0], JobReturn):
+            result, imported = message
+            _warm(imported)
+            return True, result
+        self.stop = self.stop or message  # a stop signal ended the job: no more jobs start
+        return True, None
+
+    @staticmethod
+    def _died(job: _Running, overrides: Sequence[str]) -> JobReturn:
+        """A job whose process ended without a result is a failed run (the sweep goes on): its run
+        directory says why, as for any failed run."""
+        from litmlp.files import replacing
+        from litmlp.layout import ERROR_FILE
+
+        code = job.process.exitcode
+        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        message = f"the run's process ended with {how} before it finished (out of memory? killed?)"
+        log.error("#%s: %s", job.run_dir.name if job.run_dir else job.position, message)
+        if job.run_dir is not None and job.run_dir.is_dir():
+            with replacing(job.run_dir / ERROR_FILE) as partial:
+                partial.write_text(message + "\n")
+        result = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
+        result.return_value = None
+        return result
+
+
+def _pass_on(running: dict[Any, _Running], signum: int) -> None:
+    for job in running.values():
+        if job.process.pid is not None:
+            os.kill(job.process.pid, signum)
+
+
+def _job(
+    launcher: ParallelLauncher,
+    idx: int,
+    overrides: Sequence[str],
+    slot: str | None,
+    handlers: dict[int, Any],
+    sender: Connection,
+    modules_at_fork: frozenset[str],
+) -> None:
+    """A forked job: Hydra's run_job on the job's config; its JobReturn, or how it stopped, goes back."""
+    from litmlp.errors import SweepStopped
+
+    for signum, handler in handlers.items():  # as the sweep had them (ignored ones stay ignored)
+        signal.signal(signum, handler)
+    if slot is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = slot
+    assert launcher.hydra_context is not None
+    assert launcher.config is not None
+    assert launcher.task_function is not None
+    try:
+        sweep_config = launcher.hydra_context.config_loader.load_sweep_config(
+            launcher.config, list(overrides)
+        )
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+            sweep_config.hydra.job.num = idx
+            # What the job's runtime shares the cores by (litmlp.runtime): the jobs that run at once.
+            sweep_config.hydra.launcher.n_jobs = launcher.jobs_at_once
+        HydraConfig.instance().set_config(sweep_config)
+        sender.send(str(Path(sweep_config.hydra.sweep.dir) / str(sweep_config.hydra.sweep.subdir)))
+        result = run_job(
+            hydra_context=launcher.hydra_context,
+            config=sweep_config,
+            task_function=launcher.task_function,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+    except SweepStopped as stop:
+        sender.send((stop.exit_code, stop.sweep_dir))
+        return
+    except KeyboardInterrupt:  # before the command took its signals over
+        sender.send((128 + signal.SIGINT, str(launcher.config.hydra.sweep.dir)))
+        return
+    # Structured configs hold classes made at run time, which do not pickle: the sweep gets plain copies.
+    for name in ("cfg", "hydra_cfg"):
+        value = getattr(result, name)
+        if isinstance(value, DictConfig):
+            setattr(result, name, OmegaConf.create(OmegaConf.to_container(value)))
+    try:
+        sender.send((result, _imported_since(modules_at_fork)))
+    except Exception:  # an error that does not pickle: its message still travels
+        error = result._return_value
+        result.return_value = RuntimeError(f"{type(error).__name__}: {error}")
+        sender.send((result, []))
+
+
+def _imported_since(modules_at_fork: frozenset[str]) -> list[str]:
+    return [name for name in sys.modules if name not in modules_at_fork and not name.startswith("__")]
+
+
+def _warm(modules: list[str]) -> None:
+    """Import what a job imported, so the jobs forked from now on start with it."""
+    for name in sorted(modules, key=lambda name: name.count(".")):
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # a module that imports only in its own context: each job pays for it
+                continue
