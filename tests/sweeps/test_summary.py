@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
+import statistics
 from pathlib import Path
 
 import pytest
 
+from litmlp.runtime.sweeps.summary import settings, summary_line, write_summary
 from tests.conftest import run_cli
 
 TINY = ("data.num_samples=600", "trainer.max_epochs=2", "trainer=cpu", "callbacks.rich_progress_bar=null")
@@ -58,9 +61,63 @@ def test_summary_ranks_by_best_validation_accuracy(sweep):
     assert float(ok[0]["best val/acc"]) >= float(ok[1]["best val/acc"])
     assert all(float(row["test/acc"]) > 0 and float(row["wall_time_s"]) > 0 for row in ok)
     markdown = (sweep_dir / "summary.md").read_text()
-    assert markdown.startswith("| ")
+    assert markdown.startswith("## 2 settings over seed (mean ± std of the finished runs)\n")
     assert "4 runs: 2 ok, 2 failed, 0 unfinished; ranked by best val/acc." in markdown
     assert (sweep_dir / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_differing_only_in_seed_are_aggregated_into_their_setting(sweep):
+    sweep_dir, _ = sweep
+    runs = {(row["data.batch_size"], row["seed"]): row for row in read_summary(sweep_dir)}
+    with (sweep_dir / "summary_settings.csv").open(newline="") as file:
+        settings = list(csv.DictReader(file))
+    assert [(row["data.batch_size"], row["runs"], row["repeats"]) for row in settings] == [
+        ("64", "2/2", "seed=0 seed=1"),
+        ("0", "0/2", "seed=0 seed=1"),  # no finished run: no statistics
+    ]
+    for metric in ("best val/acc", "test/acc"):
+        values = [float(runs["64", seed][metric]) for seed in ("0", "1")]
+        assert float(settings[0][f"{metric} mean"]) == pytest.approx(statistics.mean(values), abs=1e-6)
+        assert float(settings[0][f"{metric} std"]) == pytest.approx(statistics.stdev(values), abs=1e-6)
+    assert settings[1]["best val/acc mean"] == ""
+    mean, std = float(settings[0]["best val/acc mean"]), float(settings[0]["best val/acc std"])
+    assert f" | 2/2 | seed=0 seed=1 | {mean:.6f} ± {std:.6f} |" in (sweep_dir / "summary.md").read_text()
+
+
+def test_settings_are_ranked_by_their_mean_not_their_best_run(tmp_path):
+    # lr=0.1 has the single best run, lr=0.01 the better mean: the settings table puts lr=0.01 first.
+    scores = {("0.1", "0"): 0.95, ("0.1", "1"): 0.55, ("0.01", "0"): 0.80, ("0.01", "1"): 0.82}
+    for number, ((lr, seed), score) in enumerate(scores.items()):
+        run_dir = tmp_path / str(number)
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "overrides.yaml").write_text(f"- model.optimizer.lr={lr}\n- seed={seed}\n")
+        metrics = {"best_score": score, "monitor": "val/acc", "best_mode": "max", "val": {"val/acc": score}}
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    rows = write_summary(tmp_path)
+    assert rows[0].overrides == {"model.optimizer.lr": "0.1", "seed": "0"}  # runs: best run first
+    groups = settings(rows)
+    assert [group.overrides for group in groups] == [
+        {"model.optimizer.lr": "0.01"},
+        {"model.optimizer.lr": "0.1"},
+    ]
+    assert groups[0].stats["best val/acc"] == pytest.approx((0.81, statistics.stdev([0.80, 0.82]), 2))
+    assert (tmp_path / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    line = summary_line(rows, tmp_path)
+    assert (
+        f"best setting 0.810000 ± {statistics.stdev([0.80, 0.82]):.6f} over 2 runs (model.optimizer.lr=0.01)"
+        in line
+    )
+
+
+def test_a_sweep_without_repeats_has_no_settings_table(tmp_path):
+    for number, lr in enumerate(("0.1", "0.01")):
+        run_dir = tmp_path / str(number)
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "overrides.yaml").write_text(f"- model.optimizer.lr={lr}\n- seed=0\n")
+        (run_dir / "metrics.json").write_text(json.dumps({"best_score": 0.5, "monitor": "val/acc"}))
+    write_summary(tmp_path, plot=False)
+    assert (tmp_path / "summary.md").read_text().startswith("| ")
+    assert not (tmp_path / "summary_settings.csv").exists()
 
 
 def test_summarize_rebuilds_the_summary_and_sees_unfinished_runs(sweep, tmp_path):
@@ -81,8 +138,11 @@ def test_summarize_rebuilds_the_summary_and_sees_unfinished_runs(sweep, tmp_path
     assert read_summary(sweep_dir)[-1]["status"] == "unfinished"
     assert read_summary(sweep_dir)[-1]["note"] == "two\nlines|here"  # the CSV keeps the value
     table = (sweep_dir / "summary.md").read_text().splitlines()
-    assert next(line for line in table if "two" in line).count("|") == table[0].count("|") + 1
-    assert sum(line.startswith("| ") for line in table) == 6  # header and five runs, one line each
+    for kind, header in (("unfinished", "status"), ("0/1", "repeats")):  # the runs and settings tables
+        heading = next(line for line in table if line.startswith("| ") and f" {header} |" in line)
+        row = next(line for line in table if "two" in line and f" {kind} |" in line)
+        assert row.count("|") == heading.count("|") + 1
+    assert sum(line.startswith("| ") for line in table) == 6 + 4  # headers, 3 settings and 5 runs: a line each
     (running / "overrides.yaml").unlink()
     running.rmdir()
     running.parent.rmdir()
