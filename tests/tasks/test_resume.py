@@ -77,7 +77,7 @@ def interrupted_then_resumed(tmp_path: Path, step: int, hook: str, signal_name: 
     return run
 
 
-def assert_same_run(run: Path, reference: Path) -> None:
+def assert_same_run(run: Path, reference: Path, steps: int = 4 * STEPS_PER_EPOCH) -> None:
     expected = weights(reference)
     for name, tensor in weights(run).items():
         assert torch.equal(tensor, expected[name]), (
@@ -86,7 +86,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
     final, reference_final = (json.loads((r / "metrics.json").read_text()) for r in (run, reference))
     assert final["test"] == reference_final["test"]
     assert final["val"] == reference_final["val"]
-    assert final["global_step"] == reference_final["global_step"] == 4 * STEPS_PER_EPOCH
+    assert final["global_step"] == reference_final["global_step"] == steps
     assert Path(final["best_checkpoint"]).name == Path(reference_final["best_checkpoint"]).name
     # Every TensorBoard tag holds the uninterrupted run's points: same steps, same values, none lost.
     assert scalars(run) == scalars(reference)

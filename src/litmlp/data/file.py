@@ -10,8 +10,8 @@ import torch
 
 from litmlp.data.columns import MISSING_CHOICES, ColumnEncoder
 from litmlp.data.readers import Table, class_names, read_table
-from litmlp.data.tabular import TabularDataModule, stratified_split
-from litmlp.errors import BadValueError, LitmlpError
+from litmlp.data.tabular import TabularDataModule
+from litmlp.errors import BadValueError, LitmlpError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class FileDataModule(TabularDataModule):
         self.val_path = Path(val_path) if val_path else None
         self.test_path = Path(test_path) if test_path else None
         self.encoding = encoding  # of CSV files
+        if self.val_path is not None and self.folds is not None:
+            raise UsageError(
+                "data.folds cuts the validation rows out of data.path; it can't be used with data.val_path"
+            )
         self._tables: dict[str, Table] | None = None
         self.encoder: ColumnEncoder | None = None  # fitted on the training split, or a checkpoint's
 
@@ -112,7 +116,7 @@ class FileDataModule(TabularDataModule):
         self.classes = class_names([label for table in tables.values() for label in table.labels or []])
         targets = self._targets(main)
         if self.encoder is None:
-            train_rows = stratified_split(targets, *self._held_out_fractions(), self.split_seed)[0]
+            train_rows = self.split_rows(targets, *self._held_out_fractions())[0]
             self.encoder = ColumnEncoder.fit(
                 main.cells,
                 train_rows.numpy(),
@@ -130,7 +134,7 @@ class FileDataModule(TabularDataModule):
         features, targets = self._all_rows()
         tables = self._read()
         # The splits without a file of their own come from `path`, stratified as usual.
-        train, val, test = stratified_split(targets, *self._held_out_fractions(), self.split_seed)
+        train, val, test = self.split_rows(targets, *self._held_out_fractions())
         splits = {
             "train": (features[train], targets[train]),
             "val": (features[val], targets[val]),

@@ -50,6 +50,29 @@ def stratified_split(
     return train, val, test
 
 
+def stratified_folds(
+    targets: torch.Tensor, val_fraction: float, test_fraction: float, seed: int, folds: int, fold: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Train/val/test row indices for fold `fold` of `folds`-fold cross-validation. The test rows are
+    `stratified_split`'s with the same arguments, whatever the fold (so results compare with a run without
+    folds); the other rows of each class are cut into `folds` parts of (nearly) equal size: part `fold`
+    validates, the others train."""
+    generator = torch.Generator().manual_seed(seed)
+    parts: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] = ([], [], [])
+    for label in torch.unique(targets):
+        rows = torch.nonzero(targets == label).flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        num_val = round(len(rows) * val_fraction)
+        num_test = round(len(rows) * test_fraction)
+        parts[2].append(rows[num_val : num_val + num_test])
+        rest = torch.cat([rows[:num_val], rows[num_val + num_test :]])
+        start, end = (round(len(rest) * part / folds) for part in (fold, fold + 1))
+        parts[1].append(rest[start:end])
+        parts[0].append(torch.cat([rest[:start], rest[end:]]))
+    train, val, test = (torch.sort(torch.cat(p)).values for p in parts)
+    return train, val, test
+
+
 class TabularDataModule(pl.LightningDataModule):
     """Holds float32 features [N, F] and int64 class labels [N] in memory."""
 
@@ -60,6 +83,8 @@ class TabularDataModule(pl.LightningDataModule):
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         split_seed: int = 0,
+        folds: int | None = None,
+        fold: int = 0,
         shuffle_seed: int = 0,
         standardize: bool = True,
         num_workers: int = 0,
@@ -78,12 +103,21 @@ class TabularDataModule(pl.LightningDataModule):
                 f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must be "
                 "fractions that leave rows for training"
             )
+        if folds is not None:
+            at_least(2, folds=folds)
+            if not 0 <= fold < folds:
+                raise BadValueError("fold", fold, f"must be from 0 to {folds - 1} (data.folds={folds})")
+        elif fold != 0:
+            raise UsageError(f"data.fold={fold} needs data.folds (the number of cross-validation folds)")
         # None: chosen from the training split's size in `setup` (`auto_batch_size`).
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        # K-fold cross-validation: val is fold `fold` of the rows outside the test split.
+        self.folds = folds
+        self.fold = fold
         self.shuffle_seed = shuffle_seed
         self.standardize = standardize
         self.num_workers = num_workers
@@ -157,17 +191,32 @@ class TabularDataModule(pl.LightningDataModule):
         """Unscaled train/val/test rows: by default a stratified split of `load()`."""
         features, targets = self._all_rows()
         self._check_class_sizes(targets)
-        rows = stratified_split(targets, self.val_fraction, self.test_fraction, self.split_seed)
+        rows = self.split_rows(targets, self.val_fraction, self.test_fraction)
         return {
             name: (features[r], targets[r]) for name, r in zip(("train", "val", "test"), rows, strict=True)
         }
 
+    def split_rows(
+        self, targets: torch.Tensor, val_fraction: float, test_fraction: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Train/val/test row indices of `targets`: a stratified split, or this run's fold of them."""
+        if self.folds is None:
+            return stratified_split(targets, val_fraction, test_fraction, self.split_seed)
+        return stratified_folds(targets, val_fraction, test_fraction, self.split_seed, self.folds, self.fold)
+
     def _check_class_sizes(self, targets: torch.Tensor) -> None:
         # Each split should see every class: round(count * fraction) >= 1 for both held-out fractions.
-        smallest = max(math.ceil(0.5 / f) for f in (self.val_fraction, self.test_fraction) if f > 0) + 1
+        held_out = [self.test_fraction, self.val_fraction if self.folds is None else 0.0]
+        smallest = max(math.ceil(0.5 / f) for f in held_out if f > 0) + 1 if any(held_out) else 1
         counts = torch.bincount(targets, minlength=self.num_classes)
         assert self.classes is not None
         for index, count in enumerate(counts.tolist()):
+            outside_test = count - round(count * self.test_fraction)
+            if self.folds is not None and outside_test < self.folds:
+                raise LitmlpError(
+                    f"{self.source}: class '{self.classes[index]}' has {outside_test} rows outside the test "
+                    f"split; data.folds={self.folds} needs at least one per fold"
+                )
             if count < smallest:
                 raise LitmlpError(
                     f"{self.source}: class '{self.classes[index]}' has {count} rows; a stratified split with "
@@ -186,6 +235,13 @@ class TabularDataModule(pl.LightningDataModule):
                 )
         if self.feature_mean is None or self.feature_std is None:
             self.feature_mean, self.feature_std = self._fit_scaler(raw["train"][0])
+        if self.folds is not None:
+            log.info(
+                "Fold %d of %d: %d training rows, %d validation rows, %d test rows (the same for every fold)",
+                self.fold,
+                self.folds,
+                *(len(raw[name][1]) for name in ("train", "val", "test")),
+            )
         if self.batch_size is None:
             self.batch_size = auto_batch_size(len(raw["train"][1]))
             log.info(
