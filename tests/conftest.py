@@ -31,24 +31,34 @@ def make_config(tmp_path: Path) -> Callable[..., DictConfig]:
     return make
 
 
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """`python -m litmlp ARGS` in `cwd`, as a user would run it."""
+def cli_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the tests run `litmlp` in."""
     # The repository on the path lets tests plug their helpers (tests.helpers) into a run's config.
     # One torch thread per process: the suite runs two workers on two cores, and this tiny MLP trains
     # no faster on two threads anyway.
-    env = {
+    environment = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": str(REPO),
         "OMP_NUM_THREADS": "1",
         **(env or {}),
     }
-    env.pop("HYDRA_FULL_ERROR", None)
-    env.pop("LITMLP_DEBUG", None)
+    environment.pop("HYDRA_FULL_ERROR", None)
+    environment.pop("LITMLP_DEBUG", None)
+    return environment
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "litmlp", *args]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`python -m litmlp ARGS` in `cwd`, as a user would run it."""
+    env = cli_environment(env)
     return subprocess.run(
-        [sys.executable, "-m", "litmlp", *args],
+        cli_command(*args),
         cwd=cwd,
         env=env,
         capture_output=True,

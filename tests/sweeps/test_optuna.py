@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
+import os
+import socket
+import subprocess
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -11,7 +16,13 @@ import optuna
 import pytest
 import yaml
 
-from hydra_plugins.litmlp_optuna.sweeper import parse_space
+from hydra_plugins.litmlp_optuna.sweeper import (
+    OWNER,
+    SURPLUS,
+    LitmlpOptunaSweeperConf,
+    OptunaSweeper,
+    parse_space,
+)
 from tests.conftest import run_cli
 
 SEARCH = textwrap.dedent(
@@ -179,3 +190,115 @@ def test_parallel_trials_through_the_launcher(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     trials = study_trials(tmp_path / "logs" / "train" / "multiruns" / "mlp_optuna.optuna.db", "mlp_optuna")
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+@pytest.mark.slow
+def test_a_search_whose_study_has_its_trials_says_so_and_exits_0(tmp_path):
+    command = ("train", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=2", *TINY)
+    assert run_cli(*command, cwd=tmp_path).returncode == 0
+    again = run_cli(*command, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = study_trials(tmp_path / "logs" / "train" / "multiruns" / "mlp_optuna.optuna.db", "mlp_optuna")
+    best = max((t for t in trials if t.value is not None), key=lambda t: t.value)
+    (line,) = [line for line in (again.stdout + again.stderr).splitlines() if "nothing to run" in line]
+    assert line.endswith(
+        f"study mlp_optuna already has its 2 trials (best trial {best.number}: best score {best.value} with "
+        f"{best.params}); nothing to run (raise hydra.sweeper.n_trials to run more)"
+    )
+    assert "warning" not in (again.stdout + again.stderr).lower()
+    sweeps = [
+        p for p in (tmp_path / "logs" / "train" / "multiruns").iterdir() if (p / "multirun.yaml").exists()
+    ]
+    assert len(sweeps) == 1  # the second search left no empty sweep directory
+    assert len(trials) == 2
+
+
+@pytest.mark.slow
+def test_seeds_given_to_a_search_run_in_every_trial_which_scores_their_mean(tmp_path):
+    result = run_cli(
+        "train", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=2", "seed=0,1", *TINY,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    multiruns = tmp_path / "logs" / "train" / "multiruns"
+    (sweep_dir,) = [p for p in multiruns.iterdir() if (p / "multirun.yaml").exists()]
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0.0", "0.1", "1.0", "1.1"]
+    for trial in study_trials(multiruns / "mlp_optuna.optuna.db", "mlp_optuna"):
+        runs = [sweep_dir / f"{trial.number}.{index}" for index in (0, 1)]
+        seeds = [yaml.safe_load((run / ".hydra" / "config.yaml").read_text())["seed"] for run in runs]
+        assert seeds == [0, 1]
+        scores = [json.loads((run / "metrics.json").read_text())["best_score"] for run in runs]
+        assert trial.value == pytest.approx(sum(scores) / 2)
+    with (multiruns / "mlp_optuna" / "summary_settings.csv").open(newline="") as file:
+        settings = list(csv.DictReader(file))
+    assert [(row["runs"], row["repeats"]) for row in settings] == [("2/2", "seed=0 seed=1")] * 2
+
+
+@pytest.mark.slow
+def test_a_search_on_a_journal_file_shared_by_path(tmp_path):
+    (tmp_path / "shared").mkdir()  # a cluster's shared filesystem
+    result = run_cli(
+        "train", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.storage=journal:shared/study.log", *TINY, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "shared" / "study.log")))
+    trials = optuna.load_study(study_name="mlp_optuna", storage=storage).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(t.intermediate_values for t in trials)  # the runs reported to the journal themselves
+
+
+def test_a_storage_that_cannot_be_reached_is_one_line_without_its_password(tmp_path):
+    result = run_cli(
+        "train", "-m", "hparams_search=mlp_optuna",
+        "hydra.sweeper.storage=postgresql://litmlp:s3cret@127.0.0.1:9/optuna", *TINY, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "litmlp train: error: hydra.sweeper.storage=postgresql://litmlp:***@127.0.0.1:9/optuna: "
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def _sweeper(**conf: object) -> OptunaSweeper:
+    settings = dataclasses.asdict(LitmlpOptunaSweeperConf(params={"x": "float(0, 1)"}))
+    return OptunaSweeper(**{**settings, **conf})
+
+
+def _running_trial(study: optuna.Study, owner: str) -> optuna.trial.FrozenTrial:
+    trial = study.ask()
+    study._storage.set_trial_user_attr(trial._trial_id, OWNER, owner)
+    return study._storage.get_trial(trial._trial_id)
+
+
+def test_a_trial_is_stale_when_its_search_is_gone_or_silent_too_long():
+    study = optuna.create_study()
+    host = socket.gethostname()
+    gone = subprocess.Popen(["true"])  # a process that has surely ended
+    gone.wait()
+    patient, impatient = _sweeper(stale_after_s=3600), _sweeper(stale_after_s=-1)
+    ours = _running_trial(study, f"{host} {os.getpid()}")
+    another_search_here = _running_trial(study, f"{host} {os.getppid()}")
+    dead_search_here = _running_trial(study, f"{host} {gone.pid}")
+    another_machine = _running_trial(study, "elsewhere 4242")
+    assert not patient._stale(ours)
+    assert not impatient._stale(ours)
+    assert not patient._stale(another_search_here)
+    assert patient._stale(dead_search_here)
+    assert not patient._stale(another_machine)  # it may still be training: it started just now
+    assert impatient._stale(another_machine)  # silent for longer than stale_after_s
+
+
+def test_trials_asked_beyond_n_trials_by_searches_at_once_fail_without_running():
+    study = optuna.create_study()
+    first, second = _sweeper(n_trials=2), _sweeper(n_trials=2)
+    assert first._ask(study) is not None
+    assert second._ask(study) is not None
+    assert first._ask(study) is None  # the study has its two trials: a third is surplus
+    trials = study.get_trials()
+    assert trials[2].state == optuna.trial.TrialState.FAIL
+    assert trials[2].user_attrs[SURPLUS] is True
+    assert sum(not t.user_attrs.get(SURPLUS) for t in trials) == 2

@@ -142,7 +142,9 @@ def test_summarize_rebuilds_the_summary_and_sees_unfinished_runs(sweep, tmp_path
         heading = next(line for line in table if line.startswith("| ") and f" {header} |" in line)
         row = next(line for line in table if "two" in line and f" {kind} |" in line)
         assert row.count("|") == heading.count("|") + 1
-    assert sum(line.startswith("| ") for line in table) == 6 + 4  # headers, 3 settings and 5 runs: a line each
+    assert (
+        sum(line.startswith("| ") for line in table) == 6 + 4
+    )  # headers, 3 settings and 5 runs: a line each
     (running / "overrides.yaml").unlink()
     running.rmdir()
     running.parent.rmdir()

@@ -10,19 +10,24 @@ line `#4`, the run directory `4/`, the log's "best trial 4" are one trial).
 
 # No `from __future__ import annotations`: Hydra imports this module while scanning for plugins in a way
 # that leaves it out of sys.modules, where dataclasses look up string annotations.
+import contextlib
 import logging
+import os
 import re
+import socket
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobStatus
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.runtime.sweeps.pruning import make_pruner
+from litmlp.runtime.sweeps.pruning import ALIVE, make_pruner
 
 if TYPE_CHECKING:
     import optuna
@@ -30,21 +35,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Each trial gets a Lightning callback that reports to its trial and prunes it.
 PRUNING = "callbacks.optuna_pruning"
-# A trial left running by a killed search: recorded as failed, tried again, not counted in n_trials.
+# Trial user attributes. A trial left running by a killed search: recorded as failed, tried again, not
+# counted in n_trials. One asked beyond n_trials by searches running at once: failed, never run, not counted.
 INTERRUPTED = "litmlp_interrupted"
+SURPLUS = "litmlp_surplus"
+OWNER = "litmlp_owner"  # "host pid" of the search that asked it
 # The launchers' job lines ("#3 : lr=0.01 ..."): the trial's bookkeeping overrides are left out.
 LAUNCHER_LOGGERS = (
     "hydra._internal.core_plugins.basic_launcher",
-    "hydra_plugins.hydra_joblib_launcher._core",
-    "hydra_plugins.hydra_joblib_launcher.joblib_launcher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+    "hydra_plugins.litmlp_parallel.launcher",
 )
-_BOOKKEEPING = re.compile(r"\s\+" + re.escape(PRUNING) + r"\.\S+")
+_BOOKKEEPING = re.compile(r"\s(\+" + re.escape(PRUNING) + r"\.|hydra\.sweep\.subdir=)\S+")
 
 
 class _WithoutBookkeeping(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and PRUNING in record.msg:
+        if isinstance(record.msg, str) and (PRUNING in record.msg or "hydra.sweep.subdir" in record.msg):
             record.msg = _BOOKKEEPING.sub("", record.msg)
         return True
 
@@ -64,7 +71,11 @@ class LitmlpOptunaSweeperConf:
     n_jobs: int = 1
     seed: int = 0
     study_name: str = "litmlp"
+    # Where the study lives: null, sqlite beside the sweeps; a database URL (postgresql://USER@HOST/DB) or
+    # journal:FILE that searches on several machines share.
     storage: str | None = None
+    # A trial another machine's search left running without a report for this long is taken as dead.
+    stale_after_s: float = 3600.0
     pruner: str = "median"  # median, threshold or none
     pruner_warmup_epochs: int = 2
     pruner_threshold: float = 0.0  # for `threshold`: prune a run whose val/acc is below this
@@ -109,12 +120,37 @@ def _score(results: dict, metric: str | None) -> float | None:
 
 
 def _counted(study: "optuna.Study") -> int:
-    """The trials that count towards `n_trials`: all but those a killed search interrupted."""
-    return sum(not trial.user_attrs.get(INTERRUPTED) for trial in study.get_trials(deepcopy=False))
+    """The trials that count towards `n_trials`: all but those a killed search interrupted and those asked
+    beyond `n_trials` by two searches at once."""
+    return sum(_counts(trial) for trial in study.get_trials(deepcopy=False))
+
+
+def _counts(trial: "optuna.trial.FrozenTrial") -> bool:
+    return not (trial.user_attrs.get(INTERRUPTED) or trial.user_attrs.get(SURPLUS))
 
 
 def _pruner(conf: DictConfig) -> "optuna.pruners.BasePruner":
     return make_pruner(conf.pruner, conf.pruner_warmup_epochs, conf.pruner_threshold)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _runs_of_a_trial(arguments: list[str]) -> list[list[str]]:
+    """Each run a trial makes: one, or one per combination of the sweeps among `arguments` (`seed=0,1,2`,
+    `data.fold=range(5)`), whose scores the trial averages."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    return [list(run) for batch in BasicSweeper.split_arguments(parsed, max_batch_size=None) for run in batch]
 
 
 class OptunaSweeper(Sweeper):
@@ -135,69 +171,124 @@ class OptunaSweeper(Sweeper):
                 launcher_log.addFilter(_WithoutBookkeeping())
 
     def _storage(self, sweep_dir: Path) -> str:
+        from litmlp.runtime.sweeps.storage import absolute
+
         if self.conf.storage:
-            return str(self.conf.storage)
-        return f"sqlite:///{sweep_dir.parent / f'{self.conf.study_name}.optuna.db'}"
-
-    def _existing_trials(self, storage: str) -> list["optuna.trial.FrozenTrial"]:
-        import optuna
-
-        try:
-            return optuna.load_study(study_name=self.conf.study_name, storage=storage).trials
-        except KeyError:  # no such study yet
-            return []
+            return absolute(str(self.conf.storage))
+        return f"sqlite:///{sweep_dir.parent.resolve() / f'{self.conf.study_name}.optuna.db'}"
 
     def sweep(self, arguments: list[str]) -> None:
         import optuna
 
+        from litmlp.runtime.sweeps.sampler import TrialSeededSampler
+        from litmlp.runtime.sweeps.storage import open_storage
+
         assert self.config is not None
         assert self.launcher is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         storage = self._storage(sweep_dir)
-        existing = self._existing_trials(storage)
+        if storage.startswith("sqlite:///"):  # the default beside the sweeps: its directory may be new
+            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        runs = _runs_of_a_trial(arguments)
         study = optuna.create_study(
             study_name=self.conf.study_name,
-            storage=storage,
-            # Seeded by the seed and the trials so far: a continued search draws new points.
-            sampler=optuna.samplers.TPESampler(seed=self.conf.seed + len(existing)),
+            storage=open_storage(storage),
+            sampler=TrialSeededSampler(self.conf.seed),
             direction=self.conf.direction,
             pruner=_pruner(self.conf),
             load_if_exists=True,
         )
+        self._recover_stale(study)
+        if _counted(study) >= self.conf.n_trials:
+            how_many = f"{self.conf.n_trials} trial{'s' if self.conf.n_trials != 1 else ''}"
+            log.info(
+                "study %s already has its %s%s; nothing to run (raise hydra.sweeper.n_trials to run more)",
+                self.conf.study_name,
+                how_many,
+                self._best_text(study),
+            )
+            with contextlib.suppress(OSError):  # the directory reserved for this search's runs, if empty
+                sweep_dir.rmdir()
+            return
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        while (remaining := self.conf.n_trials - _counted(study)) > 0:
+            asked = (self._ask(study) for _ in range(min(self.conf.n_jobs, remaining)))
+            trials = [trial for trial in asked if trial is not None]
+            if not trials:  # another search asked the last ones
+                break
+            batch = [
+                self._job(storage, trial, run, index if len(runs) > 1 else None)
+                for trial in trials
+                for index, run in enumerate(runs)
+            ]
+            # A trial's run is numbered by its trial (asked one after another: consecutive numbers, unless
+            # another search asked some in between; the run directories are named by trial all the same).
+            results = self.launcher.launch(batch, initial_job_idx=trials[0].number * len(runs))
+            for number, trial in enumerate(trials):
+                self._tell(study, trial, results[number * len(runs) : (number + 1) * len(runs)])
+            self._recover_stale(study)
+            self._write_study_summary(sweep_dir, storage, plot=False)  # current if this search is killed
+        self._write_best(study, sweep_dir)
+        self._write_study_summary(sweep_dir, storage, plot=True)
+
+    def _ask(self, study: "optuna.Study") -> "optuna.Trial | None":
+        """A new trial, owned by this process; None when other searches already asked the last of
+        `n_trials` (the trial is then recorded as failed, without running)."""
+        import optuna
+
+        trial = study.ask(self.spaces)
+        study._storage.set_trial_user_attr(trial._trial_id, OWNER, f"{socket.gethostname()} {os.getpid()}")
+        before = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and _counts(t)]
+        if len(before) < self.conf.n_trials:
+            return trial
+        study._storage.set_trial_user_attr(trial._trial_id, SURPLUS, True)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return None
+
+    def _job(self, storage: str, trial: "optuna.Trial", run: list[str], index: int | None) -> list[str]:
+        """A run of `trial`: its overrides, its sampled values and the bookkeeping that reaches the trial.
+        Of a trial's several runs (seeds, folds) the first reports to the pruner."""
+        return [
+            *run,
+            *(f"{key}={value}" for key, value in trial.params.items()),
+            "test=false",  # a search compares validation results; test the winner afterwards
+            f"+{PRUNING}._target_=litmlp.runtime.sweeps.optuna_pruning.OptunaPruning",
+            f"+{PRUNING}.storage='{storage}'",
+            f"+{PRUNING}.study_name={self.conf.study_name}",
+            f"+{PRUNING}.trial_id={trial._trial_id}",
+            f"+{PRUNING}.pruner={self.conf.pruner}",
+            f"+{PRUNING}.pruner_warmup_epochs={self.conf.pruner_warmup_epochs}",
+            f"+{PRUNING}.pruner_threshold={self.conf.pruner_threshold}",
+            f"+{PRUNING}.report={str(not index).lower()}",
+            f"hydra.sweep.subdir={trial.number if index is None else f'{trial.number}.{index}'}",
+        ]
+
+    def _recover_stale(self, study: "optuna.Study") -> None:
+        """Trials left running by a search that is gone (killed on this machine, or silent for
+        `stale_after_s` on another) are recorded as failed and their points queued again."""
+        import optuna
+
         for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            # Left running by a search that was killed: it will not report any more.
+            if not self._stale(stale):
+                continue
             study._storage.set_trial_user_attr(stale._trial_id, INTERRUPTED, True)
             study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
             study.enqueue_trial(stale.params)  # its point is tried again, as the next trial
             log.info(
                 "trial %d was interrupted: recorded as failed, its parameters queued again", stale.number
             )
-        while (remaining := self.conf.n_trials - _counted(study)) > 0:
-            trials = [study.ask(self.spaces) for _ in range(min(self.conf.n_jobs, remaining))]
-            batch = [
-                [
-                    *arguments,
-                    *(f"{key}={value}" for key, value in trial.params.items()),
-                    "test=false",  # a search compares validation results; test the winner afterwards
-                    f"+{PRUNING}._target_=litmlp.runtime.sweeps.optuna_pruning.OptunaPruning",
-                    f"+{PRUNING}.storage='{storage}'",
-                    f"+{PRUNING}.study_name={self.conf.study_name}",
-                    f"+{PRUNING}.trial_id={trial._trial_id}",
-                    f"+{PRUNING}.pruner={self.conf.pruner}",
-                    f"+{PRUNING}.pruner_warmup_epochs={self.conf.pruner_warmup_epochs}",
-                    f"+{PRUNING}.pruner_threshold={self.conf.pruner_threshold}",
-                ]
-                for trial in trials
-            ]
-            # The batch's jobs are numbered by its trials (asked one after another: consecutive numbers).
-            results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
-            for trial, result in zip(trials, results, strict=True):
-                self._tell(study, trial, result)
-            self._write_study_summary(sweep_dir, storage, plot=False)  # current if this search is killed
-        self._write_best(study, sweep_dir)
-        self._write_study_summary(sweep_dir, storage, plot=True)
+
+    def _stale(self, trial: "optuna.trial.FrozenTrial") -> bool:
+        owner = str(trial.user_attrs.get(OWNER, ""))
+        if owner.rpartition(" ")[2] == str(os.getpid()) and owner.rpartition(" ")[0] == socket.gethostname():
+            return False  # this search's own
+        started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+        silent_for = time.time() - max(started, float(trial.user_attrs.get(ALIVE, 0.0)))
+        if silent_for > self.conf.stale_after_s:
+            return True
+        host, _, pid = owner.rpartition(" ")
+        return not owner or (host == socket.gethostname() and not _alive(int(pid)))
 
     def study_dir(self, sweep_dir: Path) -> Path:
         """Where the study's summary lives: beside the sweep directories of its searches."""
@@ -213,17 +304,31 @@ class OptunaSweeper(Sweeper):
             study_dir.mkdir(exist_ok=True)
             write_summary(study_dir, plot=plot, runs=runs)
 
-    def _tell(self, study: "optuna.Study", trial: "optuna.Trial", result: Any) -> None:
+    def _tell(self, study: "optuna.Study", trial: "optuna.Trial", results: "Sequence[JobReturn]") -> None:
+        """A trial's outcome from its runs: pruned when its first run was, failed when any run failed, else
+        the mean of their scores."""
         import optuna
 
-        value = result.return_value if result.status == JobStatus.COMPLETED else None
-        score = _score(value, self.conf.metric) if isinstance(value, dict) else None
-        if isinstance(value, dict) and value.get("status") == "pruned":
+        values = [result.return_value if result.status == JobStatus.COMPLETED else None for result in results]
+        scores = [_score(value, self.conf.metric) if isinstance(value, dict) else None for value in values]
+        if isinstance(values[0], dict) and values[0].get("status") == "pruned":
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif score is not None:
-            study.tell(trial, score)
+        elif scores and all(score is not None for score in scores):
+            if len(scores) > 1:
+                trial.set_user_attr("litmlp_run_scores", scores)
+            study.tell(trial, sum(scores) / len(scores))  # type: ignore[arg-type]
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _best_text(self, study: "optuna.Study") -> str:
+        import optuna
+
+        if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            return ""
+        best = study.best_trial
+        return (
+            f" (best trial {best.number}: {self.conf.metric or 'best score'} {best.value} with {best.params})"
+        )
 
     def _write_best(self, study: "optuna.Study", sweep_dir: Path) -> None:
         import optuna

@@ -36,6 +36,8 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():  # a search with nothing left to run started no run
+            return
         rows = write_summary(sweep_dir, rank_by=self.rank_by)
         SweepSummary.last = (sweep_dir, rows)
         log.info("Sweep done: %s", summary_line(rows, sweep_dir))

@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     import optuna
 
 PRUNERS = ("median", "threshold", "none")
+# A trial's user attribute: when its run last reported (time.time()). Searches on other machines read it to
+# tell a trial being trained from one whose search is gone.
+ALIVE = "litmlp_alive"
 
 
 def make_pruner(kind: str, warmup_epochs: int, threshold: float) -> optuna.pruners.BasePruner:
