@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 from litmlp.config import config_dir, register
-from tests.conftest import run_cli
+from tests.conftest import cli_command, cli_environment, run_cli
 from tests.sweeps.test_summary import TINY, read_summary
 
 
@@ -118,3 +121,46 @@ def test_slurm_launcher_config_composes():
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher.partition, launcher.signal_delay_s, launcher.gpus_per_node) == ("gpu", 120, 1)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_each_running_job_of_a_parallel_sweep_after_its_checkpoint(tmp_path):
+    pause = (
+        "+callbacks.pause._target_=tests.helpers.interrupt.Pause",
+        "+callbacks.pause.step=2",
+        "+callbacks.pause.paused=${paths.output_dir}/paused",
+        f"+callbacks.pause.resume={tmp_path / 'go'}",
+    )
+    command = cli_command("train", "-m", "hydra/launcher=parallel", "seed=0,1,2", *TINY, *pause)
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, env=cli_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,  # its own process group, as a terminal gives a command
+    )  # fmt: skip
+    multiruns = tmp_path / "logs" / "train" / "multiruns"
+    deadline = time.monotonic() + 120
+    while (
+        len(list(multiruns.glob("*/*/paused"))) < 2 and sweep.poll() is None and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert len(list(multiruns.glob("*/*/paused"))) == 2, "two runs never reached the pause"
+    os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C: every process of the sweep gets it
+    (tmp_path / "go").touch()
+    _, stderr = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr
+    (sweep_dir,) = multiruns.iterdir()
+    stops = sorted(
+        line for line in stderr.splitlines() if "stopped by SIGINT after saving a checkpoint" in line
+    )
+    assert stops == [
+        f"litmlp train: stopped by SIGINT after saving a checkpoint; continue with: litmlp train resume={run}"
+        for run in (sweep_dir / "0", sweep_dir / "1")
+    ]
+    assert (
+        stderr.strip().splitlines()[-1]
+        == "litmlp train: the sweep stopped; its remaining runs were not started"
+    )
+    assert not (sweep_dir / "2").exists()
+    resumed = run_cli("train", f"resume={sweep_dir / '0'}", "trusted_targets=[tests.helpers.]", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (sweep_dir / "0" / "metrics.json").is_file()
