@@ -87,7 +87,7 @@ class _App:
     def fail(self, message: str, exit_code: int, error: BaseException | None = None) -> None:
         from hydra.core.hydra_config import HydraConfig
 
-        print(_line(self.command, message), file=sys.stderr)
+        _say(_line(self.command, message))
         _log_to_files(message, error)
         if HydraConfig.initialized():
             # The run directory says why it has no metrics.json; sweep summaries read this.
@@ -172,19 +172,18 @@ class _App:
             if self.command == "train":
                 if not self.launched_rank:  # rank 0 stopped too and says so
                     run_dir = Path(HydraConfig.get().runtime.output_dir)
-                    print(f"litmlp train: {stop}; {how_to_continue(run_dir)}", file=sys.stderr)
+                    _say(f"litmlp train: {stop}; {how_to_continue(run_dir)}")
             else:
                 # Files being written were removed on the way out (litmlp.files.replacing).
-                print(f"litmlp {self.command}: {stop}; nothing was written", file=sys.stderr)
+                _say(f"litmlp {self.command}: {stop}; nothing was written")
             self._end_sweep()
         except RunInterrupted as stop:
             _ignore_stops()
             self.exit_code = stop.exit_code
             if not self.launched_rank:  # rank 0 stopped at the same step and says so
-                print(
+                _say(
                     f"litmlp {self.command}: {stopped_by(stop.signal_name)} after saving a checkpoint; "
-                    f"continue with: {resume_command(stop.run_dir)}",
-                    file=sys.stderr,
+                    f"continue with: {resume_command(stop.run_dir)}"
                 )
             self._end_sweep()
         except (HydraException, OmegaConfBaseException) as error:
@@ -242,6 +241,13 @@ def _stop_requested(signum: int, frame: Any) -> None:
         return
     _ignore_stops()  # once: another signal must not interrupt the clean-up
     raise StopRequested(signal.Signals(signum).name)
+
+
+def _say(line: str) -> None:
+    """A line on stderr in one write: the lines of runs that share a console (a parallel sweep, with
+    PYTHONUNBUFFERED set) are never mixed within a line."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _line(command: str, message: str) -> str:
@@ -311,13 +317,13 @@ def _summarize(arguments: list[str]) -> int:
     from litmlp.runtime.sweeps.summary import summary_line, write_summary
 
     if len(arguments) != 1:
-        print("usage: litmlp summarize SWEEP_DIR", file=sys.stderr)
+        _say("usage: litmlp summarize SWEEP_DIR")
         return 2
     sweep_dir = Path(arguments[0])
     try:
         rows = write_summary(sweep_dir)
     except LitmlpError as error:
-        print(f"litmlp summarize: error: {error}", file=sys.stderr)
+        _say(f"litmlp summarize: error: {error}")
         return 1
     print((sweep_dir / "summary.md").read_text(), end="")
     print(summary_line(rows, sweep_dir))
@@ -341,10 +347,10 @@ def _inspect(arguments: list[str]) -> int:
                 )
             values[override.key_or_group] = override.value()
     except (LitmlpError, HydraException) as error:
-        print(f"litmlp inspect: error: {error}", file=sys.stderr)
+        _say(f"litmlp inspect: error: {error}")
         return 2
     if "ckpt_path" not in values:
-        print("usage: litmlp inspect ckpt_path=PATH [trusted_targets=[prefix.]]", file=sys.stderr)
+        _say("usage: litmlp inspect ckpt_path=PATH [trusted_targets=[prefix.]]")
         return 2
     trusted = values.get("trusted_targets", [])
     try:
@@ -353,7 +359,7 @@ def _inspect(arguments: list[str]) -> int:
             [str(t) for t in trusted] if isinstance(trusted, list) else [str(trusted)],
         )
     except LitmlpError as error:
-        print(f"litmlp inspect: error: {error}", file=sys.stderr)
+        _say(f"litmlp inspect: error: {error}")
         return 1
     print(report)
     return 0 if safe else 1
@@ -386,7 +392,7 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
         sweep_failures = _failed_runs_of_last_sweep()
         if sweep_failures:  # whatever each run's own code was, the sweep's says: some runs failed
             app.exit_code = 1
-            print(f"litmlp {command}: {sweep_failures}", file=sys.stderr)
+            _say(f"litmlp {command}: {sweep_failures}")
     except LitmlpError as error:
         if app.debug:
             raise
@@ -396,14 +402,14 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
             raise
         app.fail(describe_config_error(error), 2)
     except KeyboardInterrupt:
-        print(f"litmlp {command}: interrupted", file=sys.stderr)
+        _say(f"litmlp {command}: interrupted")
         return 130
     except SweepStopped as stop:  # the run said how it stopped
         _summarize_stopped_sweep(Path(stop.sweep_dir))
-        print(f"litmlp {command}: the sweep stopped; its remaining runs were not started", file=sys.stderr)
+        _say(f"litmlp {command}: the sweep stopped; its remaining runs were not started")
         return stop.exit_code
     except StopRequested as stop:  # a stop outside any run: composing, launching
-        print(f"litmlp {command}: {stop}", file=sys.stderr)
+        _say(f"litmlp {command}: {stop}")
         return 128 + signal.Signals[stop.signal_name].value
     except Exception as error:  # before or after the job: creating the run directory, a sweep's launch
         if app.debug:
@@ -412,10 +418,10 @@ def _run_hydra_app(command: str, overrides: list[str], job: AnnouncedJob | None 
         from litmlp.runtime.run_dir import RunDirectory
 
         if isinstance(error, OSError) and RunDirectory.refused is not None:
-            print(_line(command, str(RunDirectory.refused)), file=sys.stderr)
+            _say(_line(command, str(RunDirectory.refused)))
             return RunDirectory.refused.exit_code
 
-        print(_line(command, describe_unexpected(error)), file=sys.stderr)
+        _say(_line(command, describe_unexpected(error)))
         return 2 if describe_yaml_error(error) else 1
     if job is not None and job.in_sweep:
         # Rank 0 records this job's failure in the sweep and goes on with the next job; Lightning's
@@ -446,6 +452,6 @@ def main(argv: list[str] | None = None) -> int:
         return _inspect(overrides)
     if command not in COMMANDS:
         choices = ", ".join([*COMMANDS, "summarize", "inspect"])
-        print(f"litmlp: error: unknown command '{command}' (choose from: {choices})", file=sys.stderr)
+        _say(f"litmlp: error: unknown command '{command}' (choose from: {choices})")
         return 2
     return _run_hydra_app(command, overrides)

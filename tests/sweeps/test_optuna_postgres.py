@@ -67,6 +67,9 @@ def test_two_searches_share_a_study_on_postgresql_without_lost_or_repeated_trial
     command = cli_command(
         "train", "-m", "--config-dir", "conf", "hparams_search=built_to_prune", "trainer.max_epochs=3",
         "hydra.sweeper.pruner_warmup_epochs=0", f"hydra.sweeper.storage='{postgres}'", *TINY,
+        # The first trained runs wait for each other: both searches are certainly at work at once.
+        "+callbacks.probe._target_=tests.helpers.probe.RecordEnvironment",
+        f"+callbacks.probe.arrivals={tmp_path / 'arrivals'}", "+callbacks.probe.meet=2",
     )  # fmt: skip
     searches = [
         subprocess.Popen(
@@ -83,6 +86,7 @@ def test_two_searches_share_a_study_on_postgresql_without_lost_or_repeated_trial
     for search, output in zip(searches, outputs, strict=True):
         # A trial with batch size 0 fails: the sweep says so (exit 1) and goes on.
         assert search.returncode in (0, 1), output[-3000:]
+        assert "Sweep done: " in output, output[-3000:]
 
     study = optuna.load_study(study_name="built_to_prune", storage=postgres)
     counted = [trial for trial in study.trials if not trial.user_attrs.get(SURPLUS)]

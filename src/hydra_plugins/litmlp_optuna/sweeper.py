@@ -40,6 +40,7 @@ PRUNING = "callbacks.optuna_pruning"
 INTERRUPTED = "litmlp_interrupted"
 SURPLUS = "litmlp_surplus"
 OWNER = "litmlp_owner"  # "host pid" of the search that asked it
+UNNAMED_GRACE_S = 60.0  # a running trial without an owner is stale after this
 # The launchers' job lines ("#3 : lr=0.01 ..."): the trial's bookkeeping overrides are left out.
 LAUNCHER_LOGGERS = (
     "hydra._internal.core_plugins.basic_launcher",
@@ -272,8 +273,11 @@ class OptunaSweeper(Sweeper):
         for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if not self._stale(stale):
                 continue
-            study._storage.set_trial_user_attr(stale._trial_id, INTERRUPTED, True)
-            study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+            try:  # the storage refuses a second recovery: another search queued its point already
+                study._storage.set_trial_user_attr(stale._trial_id, INTERRUPTED, True)
+                study._storage.set_trial_state_values(stale._trial_id, state=optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
             study.enqueue_trial(stale.params)  # its point is tried again, as the next trial
             log.info(
                 "trial %d was interrupted: recorded as failed, its parameters queued again", stale.number
@@ -281,14 +285,16 @@ class OptunaSweeper(Sweeper):
 
     def _stale(self, trial: "optuna.trial.FrozenTrial") -> bool:
         owner = str(trial.user_attrs.get(OWNER, ""))
-        if owner.rpartition(" ")[2] == str(os.getpid()) and owner.rpartition(" ")[0] == socket.gethostname():
+        host, _, pid = owner.rpartition(" ")
+        if host == socket.gethostname() and pid == str(os.getpid()):
             return False  # this search's own
         started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
         silent_for = time.time() - max(started, float(trial.user_attrs.get(ALIVE, 0.0)))
+        if not owner:  # asked a moment ago by a search about to name itself (or by an older litmlp)
+            return silent_for > UNNAMED_GRACE_S
         if silent_for > self.conf.stale_after_s:
             return True
-        host, _, pid = owner.rpartition(" ")
-        return not owner or (host == socket.gethostname() and not _alive(int(pid)))
+        return host == socket.gethostname() and not _alive(int(pid))
 
     def study_dir(self, sweep_dir: Path) -> Path:
         """Where the study's summary lives: beside the sweep directories of its searches."""
@@ -312,13 +318,13 @@ class OptunaSweeper(Sweeper):
         values = [result.return_value if result.status == JobStatus.COMPLETED else None for result in results]
         scores = [_score(value, self.conf.metric) if isinstance(value, dict) else None for value in values]
         if isinstance(values[0], dict) and values[0].get("status") == "pruned":
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
         elif scores and all(score is not None for score in scores):
             if len(scores) > 1:
                 trial.set_user_attr("litmlp_run_scores", scores)
-            study.tell(trial, sum(scores) / len(scores))  # type: ignore[arg-type]
+            study.tell(trial, sum(scores) / len(scores), skip_if_finished=True)  # type: ignore[arg-type]
         else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
     def _best_text(self, study: "optuna.Study") -> str:
         import optuna

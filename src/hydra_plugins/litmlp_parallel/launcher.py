@@ -1,10 +1,11 @@
 """Parallel jobs on one machine: each job runs in a process forked from the sweep's, `n_jobs` at a time.
 
 Forked, not spawned: a spawned worker (Hydra's joblib launcher) imports torch and Lightning again, ~3-6 s
-per worker on 2 cores, which is most of a short run. The sweep's process imports the `preload` modules
-before the first fork, and after each job the modules that job imported (TensorBoard, matplotlib, the
-user's own), so only the first jobs pay for them. Every job gets a fresh process of its own, forked from
-that state: nothing is left over from another job.
+per worker on 2 cores, which is most of a short run. When the sweep starts, one process is forked from it:
+it imports the `preload` modules while the sweep composes and checks its jobs' configs, and then forks
+every job, importing after each job the modules that job imported (TensorBoard, matplotlib, the user's
+own), so only the first jobs pay for them. Every job gets a fresh process of its own, forked from that
+state: nothing is left over from another job.
 
 On a machine with GPUs each job is pinned to its own (`CUDA_VISIBLE_DEVICES`), so N GPUs run N jobs at once
 and the others queue. The sweep's process never initialises CUDA, which a fork would break: GPUs are counted
@@ -13,6 +14,7 @@ from `CUDA_VISIBLE_DEVICES` or the driver's /proc entries.
 
 # No `from __future__ import annotations`: Hydra imports this module while scanning for plugins in a way
 # that leaves it out of sys.modules, where dataclasses look up string annotations.
+import atexit
 import importlib
 import logging
 import multiprocessing
@@ -78,11 +80,15 @@ class ParallelLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
         self.jobs_at_once = 1
+        self._forks: _Forks | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
         self.hydra_context = hydra_context
         self.task_function = task_function
+        # Started now: its imports overlap the sweep's check of every job's config (Hydra's basic sweeper
+        # composes each before launching any).
+        self._forks = _Forks(self)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         assert self.config is not None
@@ -95,9 +101,6 @@ class ParallelLauncher(Launcher):
         if slots and n_jobs > len(slots):
             log.warning("n_jobs=%d but %d GPU slots: %d jobs at once", n_jobs, len(slots), len(slots))
             n_jobs = len(slots)
-        self.jobs_at_once = n_jobs
-        for module in self.conf.preload:
-            importlib.import_module(module)
         pinned = f", one per GPU slot ({' | '.join(slots)})" if slots else ""
         log.info(
             "Launching %d jobs, %d at a time%s; sweep output dir: %s",
@@ -108,7 +111,76 @@ class ParallelLauncher(Launcher):
         )
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
-        return _Pool(self, n_jobs, slots).run(job_overrides, initial_job_idx)
+        assert self._forks is not None
+        return self._forks.launch(job_overrides, initial_job_idx, n_jobs, slots)
+
+
+class _Forks:
+    """The process every job is forked from: itself forked from the sweep's, it imports `preload` (and
+    what finished jobs imported) and runs the pool of jobs, so the sweep's own process never imports
+    torch. The sweep sends it each batch of jobs and waits for their results."""
+
+    def __init__(self, launcher: ParallelLauncher) -> None:
+        context = multiprocessing.get_context("fork")
+        self.connection, their_end = context.Pipe()
+        # The jobs get the sweep's signal handlers (a Ctrl-C ignored by the sweep stays ignored).
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        self.process = context.Process(target=_serve, args=(launcher, their_end, handlers))
+        self.process.start()
+        their_end.close()
+        atexit.register(self.close)
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, n_jobs: int, slots: list[str]
+    ) -> list[JobReturn]:
+        from litmlp.errors import SweepStopped
+
+        self.connection.send(([list(job) for job in job_overrides], initial_job_idx, n_jobs, slots))
+        # A Ctrl-C reaches every job from the terminal (one process group): the jobs save and say so, and
+        # the sweep waits for them. A SIGTERM sent to the sweep's process alone is passed on to the jobs.
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, frame: _send(self.process, signum))
+        try:
+            reply = self.connection.recv()
+        except EOFError:
+            raise RuntimeError(f"the parallel launcher's process ended ({self.process.exitcode})") from None
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        if isinstance(reply, tuple):
+            raise SweepStopped(*reply)
+        return reply
+
+    def close(self) -> None:
+        """At the sweep's end: the process ends with it (a job still running gets SIGTERM and saves)."""
+        self.connection.close()
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=60)
+
+
+def _serve(launcher: ParallelLauncher, connection: Connection, handlers: dict[int, Any]) -> None:
+    """The forking process: imports, then runs each batch the sweep sends until the sweep closes."""
+    from litmlp.errors import SweepStopped
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the jobs
+    for module in launcher.conf.preload:
+        importlib.import_module(module)
+    while True:
+        try:
+            job_overrides, initial_job_idx, n_jobs, slots = connection.recv()
+        except EOFError:
+            return
+        launcher.jobs_at_once = n_jobs
+        try:
+            reply: Any = _Pool(launcher, n_jobs, slots, handlers).run(job_overrides, initial_job_idx)
+        except SweepStopped as stop:
+            reply = (stop.exit_code, stop.sweep_dir)
+        try:
+            connection.send(reply)
+        except OSError:  # the sweep is gone
+            return
 
 
 @dataclass
@@ -122,8 +194,11 @@ class _Running:
 class _Pool:
     """At most `n_jobs` forked jobs at once; a finished job frees its process and its GPU slot."""
 
-    def __init__(self, launcher: ParallelLauncher, n_jobs: int, slots: list[str]) -> None:
+    def __init__(
+        self, launcher: ParallelLauncher, n_jobs: int, slots: list[str], handlers: dict[int, Any]
+    ) -> None:
         self.launcher = launcher
+        self.handlers = handlers  # the sweep's: what each job starts with
         self.n_jobs = n_jobs
         self.free_slots: list[str | None] = list(slots) if slots else [None] * n_jobs
         self.context = multiprocessing.get_context("fork")
@@ -135,18 +210,14 @@ class _Pool:
         results: list[JobReturn | None] = [None] * len(job_overrides)
         queued = list(enumerate(job_overrides))
         running: dict[Any, _Running] = {}  # by the connection its messages arrive on
-        # A Ctrl-C reaches every job from the terminal (one process group): the jobs save and say so, and
-        # the sweep waits for them. A SIGTERM sent to the sweep's process alone is passed on to the jobs.
-        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, lambda signum, frame: _pass_on(running, signum))
+        own = signal.signal(signal.SIGTERM, lambda signum, frame: _pass_on(running, signum))
         try:
             while queued or running:
                 while queued and len(running) < self.n_jobs and self.stop is None:
                     position, overrides = queued.pop(0)
                     slot = self.free_slots.pop(0)
                     receiver, sender = self.context.Pipe(duplex=False)
-                    job = (self.launcher, initial_job_idx + position, overrides, slot, handlers, sender)
+                    job = (self.launcher, initial_job_idx + position, overrides, slot, self.handlers, sender)
                     process = self.context.Process(target=_job, args=(*job, frozenset(sys.modules)))
                     process.start()
                     sender.close()
@@ -161,8 +232,7 @@ class _Pool:
                         results[job_state.position] = result
                         self.free_slots.append(job_state.slot)
         finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
+            signal.signal(signal.SIGTERM, own)
         if self.stop is not None:
             raise SweepStopped(*self.stop)
         return [result for result in results if result is not None]
@@ -211,8 +281,12 @@ class _Pool:
 
 def _pass_on(running: dict[Any, _Running], signum: int) -> None:
     for job in running.values():
-        if job.process.pid is not None:
-            os.kill(job.process.pid, signum)
+        _send(job.process, signum)
+
+
+def _send(process: Any, signum: int) -> None:
+    if process.pid is not None and process.exitcode is None:
+        os.kill(process.pid, signum)
 
 
 def _job(

@@ -5,6 +5,7 @@ it from the same string."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,23 @@ def absolute(url: str) -> str:
         path = url.removeprefix("sqlite:///")
         return f"sqlite:///{Path(path).expanduser().resolve()}" if path and path != ":memory:" else url
     return url
+
+
+def _database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's storage on the database at `url`. Searches that start together on a new database race to
+    create its tables, and the losers' CREATE fails (PostgreSQL: a duplicate key in pg_type): they try
+    again and find the tables made."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -47,7 +65,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             f"mysql://HOST/DB) or journal:FILE ({error})"
         ) from None
     try:
-        return optuna.storages.RDBStorage(url)
+        return _database(url)
     except ImportError as error:  # optuna wraps the driver's ModuleNotFoundError
         missing = getattr(error.__cause__, "name", None) or "?"
         raise LitmlpError(
