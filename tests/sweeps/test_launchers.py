@@ -42,6 +42,7 @@ def _probes(sweep_dir: Path) -> list[dict]:
     return [json.loads(path.read_text()) for path in sorted(sweep_dir.glob("*/probe.json"))]
 
 
+@pytest.mark.slow
 def test_parallel_launcher_pins_each_run_to_its_own_gpu_and_queues_the_rest(tmp_path):
     # Two GPU slots for five runs: the first two must meet (run at once), on different devices; no more
     # than two ever run at once, each on one device of the list, and the other runs wait for a free one.
