@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from litmlp.data import FileDataModule, SyntheticDataModule
-from litmlp.data.tabular import stratified_folds, stratified_split
+from litmlp.data.tabular import stratified_split
 from litmlp.errors import BadValueError, UsageError
 from tests.conftest import run_cli
 from tests.sweeps.test_summary import TINY
@@ -20,7 +20,7 @@ from tests.sweeps.test_summary import TINY
 
 def test_folds_partition_the_rows_outside_a_fixed_test_split():
     targets = torch.arange(1000) % 3
-    folds = [stratified_folds(targets, 0.15, 0.2, seed=4, folds=5, fold=fold) for fold in range(5)]
+    folds = [stratified_split(targets, 0.15, 0.2, seed=4, folds=5, fold=fold) for fold in range(5)]
     plain_test = stratified_split(targets, 0.15, 0.2, seed=4)[2]
     for train, val, test in folds:
         assert torch.equal(test, plain_test)  # the test rows of a run without folds, whatever the fold

@@ -33,30 +33,18 @@ def auto_batch_size(num_rows: int) -> int:
 
 
 def stratified_split(
-    targets: torch.Tensor, val_fraction: float, test_fraction: float, seed: int
+    targets: torch.Tensor,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Train/val/test row indices with every class split in the same proportions."""
-    generator = torch.Generator().manual_seed(seed)
-    parts: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] = ([], [], [])
-    for label in torch.unique(targets):
-        rows = torch.nonzero(targets == label).flatten()
-        rows = rows[torch.randperm(len(rows), generator=generator)]
-        num_val = round(len(rows) * val_fraction)
-        num_test = round(len(rows) * test_fraction)
-        parts[1].append(rows[:num_val])
-        parts[2].append(rows[num_val : num_val + num_test])
-        parts[0].append(rows[num_val + num_test :])
-    train, val, test = (torch.sort(torch.cat(p)).values for p in parts)
-    return train, val, test
+    """Train/val/test row indices with every class split in the same proportions.
 
-
-def stratified_folds(
-    targets: torch.Tensor, val_fraction: float, test_fraction: float, seed: int, folds: int, fold: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Train/val/test row indices for fold `fold` of `folds`-fold cross-validation. The test rows are
-    `stratified_split`'s with the same arguments, whatever the fold (so results compare with a run without
-    folds); the other rows of each class are cut into `folds` parts of (nearly) equal size: part `fold`
-    validates, the others train."""
+    With `folds`, for fold `fold` of `folds`-fold cross-validation: the test rows are the same as without
+    (whatever the fold, so results compare with a run without folds); the other rows of each class are cut
+    into `folds` parts of (nearly) equal size: part `fold` validates, the others train."""
     generator = torch.Generator().manual_seed(seed)
     parts: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] = ([], [], [])
     for label in torch.unique(targets):
@@ -65,6 +53,10 @@ def stratified_folds(
         num_val = round(len(rows) * val_fraction)
         num_test = round(len(rows) * test_fraction)
         parts[2].append(rows[num_val : num_val + num_test])
+        if folds is None:
+            parts[1].append(rows[:num_val])
+            parts[0].append(rows[num_val + num_test :])
+            continue
         rest = torch.cat([rows[:num_val], rows[num_val + num_test :]])
         start, end = (round(len(rest) * part / folds) for part in (fold, fold + 1))
         parts[1].append(rest[start:end])
@@ -200,9 +192,7 @@ class TabularDataModule(pl.LightningDataModule):
         self, targets: torch.Tensor, val_fraction: float, test_fraction: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Train/val/test row indices of `targets`: a stratified split, or this run's fold of them."""
-        if self.folds is None:
-            return stratified_split(targets, val_fraction, test_fraction, self.split_seed)
-        return stratified_folds(targets, val_fraction, test_fraction, self.split_seed, self.folds, self.fold)
+        return stratified_split(targets, val_fraction, test_fraction, self.split_seed, self.folds, self.fold)
 
     def _check_class_sizes(self, targets: torch.Tensor) -> None:
         # Each split should see every class: round(count * fraction) >= 1 for both held-out fractions.
