@@ -13,7 +13,7 @@ import yaml
 
 from litmlp.data import FileDataModule, SyntheticDataModule
 from litmlp.data.tabular import stratified_split
-from litmlp.errors import BadValueError, UsageError
+from litmlp.errors import BadValueError, LitmlpError, UsageError
 from tests.conftest import run_cli
 from tests.sweeps.test_summary import TINY
 
@@ -98,3 +98,9 @@ def test_a_fold_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert "Fold 2 of 4" in (tmp_path / "run" / "train.log").read_text()
     # 2000 rows: 300 test, 3 folds of 1700 (1275 rows) train in batches of 128: 10 steps an epoch.
     assert_same_run(tmp_path / "run", tmp_path / "reference", steps=4 * 10)
+
+
+def test_a_class_with_fewer_rows_than_folds_is_refused_naming_it():
+    data = SyntheticDataModule(num_samples=30, folds=9)  # 10 rows a class, 2 of them test rows
+    with pytest.raises(LitmlpError, match=r"class '0' has 8 rows outside the test split; data\.folds=9"):
+        data.setup()

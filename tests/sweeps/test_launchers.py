@@ -13,6 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from litmlp.config import config_dir, register
+from litmlp.errors import LitmlpError
 from tests.conftest import cli_command, cli_environment, run_cli
 from tests.sweeps.test_summary import TINY, read_summary
 
@@ -49,6 +50,7 @@ def test_parallel_launcher_pins_each_run_to_its_own_gpu_and_queues_the_rest(tmp_
     result = run_cli(
         "train", "-m", "hydra/launcher=parallel", "hydra.launcher.gpus=[3,5]", "seed=0,1,2,3,4", *TINY,
         PROBE, f"+callbacks.probe.arrivals={tmp_path / 'arrivals'}", "+callbacks.probe.meet=2", cwd=tmp_path,
+        env={"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5"},  # six visible GPUs, on a machine without any
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
@@ -66,12 +68,31 @@ def test_parallel_launcher_pins_each_run_to_its_own_gpu_and_queues_the_rest(tmp_
 def test_parallel_launcher_gives_a_job_several_gpus_and_counts_visible_ones(monkeypatch):
     from hydra_plugins.litmlp_parallel.launcher import device_slots
 
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert device_slots([0, 1, 2, 3, 4], gpus_per_job=2) == ["0,1", "2,3"]  # a fifth GPU alone is unused
     assert device_slots(None, gpus_per_job=1) == []
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,7")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,7")  # SLURM gave this job two GPUs
     assert device_slots("auto", gpus_per_job=1) == ["2", "7"]
+    assert device_slots([1], gpus_per_job=1) == ["7"]  # indices into the visible GPUs, as torch counts
+    with pytest.raises(LitmlpError, match=r"hydra\.launcher\.gpus=\[2\]: GPU 2 is not among the 2 visible"):
+        device_slots([2], gpus_per_job=1)
+    with pytest.raises(LitmlpError, match=r"gpus_per_job=3: there are 2 GPUs to share"):
+        device_slots("auto", gpus_per_job=3)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU may be used: no pinning
     assert device_slots("auto", gpus_per_job=1) == []
+
+
+def test_a_job_line_never_shows_the_storage_password():
+    import logging
+
+    from hydra_plugins.litmlp_optuna.sweeper import _WithoutBookkeeping
+
+    overrides = (
+        "seed=1 +callbacks.optuna_pruning.storage='postgresql://u:s3cret@db/optuna' hydra.sweep.subdir=4"
+    )
+    record = logging.LogRecord("launcher", logging.INFO, __file__, 0, "\t#%d : %s", (4, overrides), None)
+    assert _WithoutBookkeeping().filter(record)
+    assert record.getMessage() == "\t#4 : seed=1"
 
 
 @pytest.mark.slow

@@ -6,9 +6,9 @@ import csv
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import textwrap
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,8 +21,10 @@ from hydra_plugins.litmlp_optuna.sweeper import (
     SURPLUS,
     LitmlpOptunaSweeperConf,
     OptunaSweeper,
+    _this_machine,
     parse_space,
 )
+from litmlp.runtime.sweeps.pruning import ALIVE
 from tests.conftest import run_cli
 
 SEARCH = textwrap.dedent(
@@ -271,24 +273,22 @@ def _sweeper(**conf: object) -> OptunaSweeper:
 def _running_trial(study: optuna.Study, owner: str) -> optuna.trial.FrozenTrial:
     trial = study.ask()
     study._storage.set_trial_user_attr(trial._trial_id, OWNER, owner)
+    study._storage.set_trial_user_attr(trial._trial_id, ALIVE, time.time())  # as the search does
     return study._storage.get_trial(trial._trial_id)
 
 
 def test_a_trial_is_stale_when_its_search_is_gone_or_silent_too_long():
     study = optuna.create_study()
-    host = socket.gethostname()
+    here = _this_machine()
     gone = subprocess.Popen(["true"])  # a process that has surely ended
     gone.wait()
     patient, impatient = _sweeper(stale_after_s=3600), _sweeper(stale_after_s=-1)
-    ours = _running_trial(study, f"{host} {os.getpid()}")
-    another_search_here = _running_trial(study, f"{host} {os.getppid()}")
-    dead_search_here = _running_trial(study, f"{host} {gone.pid}")
-    another_machine = _running_trial(study, "elsewhere 4242")
-    assert not patient._stale(ours)
-    assert not impatient._stale(ours)
-    assert not patient._stale(another_search_here)
-    assert patient._stale(dead_search_here)
-    assert not patient._stale(another_machine)  # it may still be training: it started just now
+    assert not patient._stale(_running_trial(study, patient.owner))
+    assert not impatient._stale(_running_trial(study, impatient.owner))  # its own, however silent
+    assert not patient._stale(_running_trial(study, f"{here} {os.getppid()} 1a2b3c4d"))  # alive here
+    assert patient._stale(_running_trial(study, f"{here} {gone.pid} 1a2b3c4d"))
+    another_machine = _running_trial(study, "elsewhere 4026531836 4242 1a2b3c4d")
+    assert not patient._stale(another_machine)  # it may still be training: it said so just now
     assert impatient._stale(another_machine)  # silent for longer than stale_after_s
 
 

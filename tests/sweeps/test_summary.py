@@ -102,6 +102,9 @@ def test_settings_are_ranked_by_their_mean_not_their_best_run(tmp_path):
     ]
     assert groups[0].stats["best val/acc"] == pytest.approx((0.81, statistics.stdev([0.80, 0.82]), 2))
     assert (tmp_path / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Ranked by a metric of the runs themselves, each run still counts once.
+    by_metric = settings(write_summary(tmp_path, plot=False, rank_by="val/acc"))
+    assert by_metric[0].stats["val/acc"] == pytest.approx((0.81, statistics.stdev([0.80, 0.82]), 2))
     line = summary_line(rows, tmp_path)
     assert (
         f"best setting 0.810000 ± {statistics.stdev([0.80, 0.82]):.6f} over 2 runs (model.optimizer.lr=0.01)"

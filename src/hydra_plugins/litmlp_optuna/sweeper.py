@@ -15,8 +15,10 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +41,7 @@ PRUNING = "callbacks.optuna_pruning"
 # counted in n_trials. One asked beyond n_trials by searches running at once: failed, never run, not counted.
 INTERRUPTED = "litmlp_interrupted"
 SURPLUS = "litmlp_surplus"
-OWNER = "litmlp_owner"  # "host pid" of the search that asked it
+OWNER = "litmlp_owner"  # "host pid-namespace pid token" of the search that asked it
 UNNAMED_GRACE_S = 60.0  # a running trial without an owner is stale after this
 # The launchers' job lines ("#3 : lr=0.01 ..."): the trial's bookkeeping overrides are left out.
 LAUNCHER_LOGGERS = (
@@ -51,9 +53,12 @@ _BOOKKEEPING = re.compile(r"\s(\+" + re.escape(PRUNING) + r"\.|hydra\.sweep\.sub
 
 
 class _WithoutBookkeeping(logging.Filter):
+    """Takes the bookkeeping out of a launcher's job line (which may hold the storage URL's password)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and (PRUNING in record.msg or "hydra.sweep.subdir" in record.msg):
-            record.msg = _BOOKKEEPING.sub("", record.msg)
+        message = record.getMessage()
+        if PRUNING in message or "hydra.sweep.subdir" in message:
+            record.msg, record.args = _BOOKKEEPING.sub("", message), ()
         return True
 
 
@@ -121,17 +126,32 @@ def _score(results: dict, metric: str | None) -> float | None:
 
 
 def _counted(study: "optuna.Study") -> int:
-    """The trials that count towards `n_trials`: all but those a killed search interrupted and those asked
-    beyond `n_trials` by two searches at once."""
+    """The trials that count towards `n_trials`: those asked (running or finished), but not those a killed
+    search interrupted, nor those asked beyond `n_trials` by two searches at once. A point queued again
+    (waiting) counts once a search asks it."""
     return sum(_counts(trial) for trial in study.get_trials(deepcopy=False))
 
 
 def _counts(trial: "optuna.trial.FrozenTrial") -> bool:
+    import optuna
+
+    if trial.state == optuna.trial.TrialState.WAITING:
+        return False
     return not (trial.user_attrs.get(INTERRUPTED) or trial.user_attrs.get(SURPLUS))
 
 
 def _pruner(conf: DictConfig) -> "optuna.pruners.BasePruner":
     return make_pruner(conf.pruner, conf.pruner_warmup_epochs, conf.pruner_threshold)
+
+
+def _this_machine() -> str:
+    """The host and PID namespace: where a search's pid means that process (containers on one host with
+    host networking share the hostname, not their PIDs)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{socket.gethostname()} {namespace}"
 
 
 def _alive(pid: int) -> bool:
@@ -158,11 +178,14 @@ class OptunaSweeper(Sweeper):
     def __init__(self, **conf: Any) -> None:
         self.conf = OmegaConf.create(conf)
         self.spaces = {key: parse_space(key, text) for key, text in self.conf.params.items()}
+        self.owner = f"{_this_machine()} {os.getpid()} {uuid.uuid4().hex[:8]}"
+        self._running: set[int] = set()  # the ids of this search's trials not told yet
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
         self.config = config
+        self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -181,6 +204,7 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         import optuna
 
+        from litmlp.errors import SweepStopped
         from litmlp.runtime.sweeps.sampler import TrialSeededSampler
         from litmlp.runtime.sweeps.storage import open_storage
 
@@ -219,13 +243,19 @@ class OptunaSweeper(Sweeper):
             if not trials:  # another search asked the last ones
                 break
             batch = [
-                self._job(storage, trial, run, index if len(runs) > 1 else None)
+                self._run_overrides(storage, trial, run, index if len(runs) > 1 else None)
                 for trial in trials
                 for index, run in enumerate(runs)
             ]
             # A trial's run is numbered by its trial (asked one after another: consecutive numbers, unless
             # another search asked some in between; the run directories are named by trial all the same).
-            results = self.launcher.launch(batch, initial_job_idx=trials[0].number * len(runs))
+            try:
+                self.validate_batch_is_legal(batch)  # a bad override: one line before any run
+                with self._heartbeat(study):
+                    results = self.launcher.launch(batch, initial_job_idx=trials[0].number * len(runs))
+            except BaseException as stop:  # a stop signal, a bad override: the batch's trials don't count
+                self._abandon(study, trials, again=isinstance(stop, SweepStopped))
+                raise
             for number, trial in enumerate(trials):
                 self._tell(study, trial, results[number * len(runs) : (number + 1) * len(runs)])
             self._recover_stale(study)
@@ -233,21 +263,62 @@ class OptunaSweeper(Sweeper):
         self._write_best(study, sweep_dir)
         self._write_study_summary(sweep_dir, storage, plot=True)
 
+    @contextlib.contextmanager
+    def _heartbeat(self, study: "optuna.Study") -> Iterator[None]:
+        """While this search's trials run (a batch may queue some for long), it says they are alive, so
+        that searches on other machines do not take them for stale."""
+        stop = threading.Event()
+        interval = max(1.0, min(60.0, self.conf.stale_after_s / 4))
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                for trial_id in list(self._running):
+                    with contextlib.suppress(Exception):  # a trial told meanwhile, a storage hiccup
+                        study._storage.set_trial_user_attr(trial_id, ALIVE, time.time())
+
+        thread = threading.Thread(target=beat, name="litmlp-search-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _abandon(self, study: "optuna.Study", trials: list["optuna.Trial"], again: bool) -> None:
+        """This search's trials that will not be told: recorded as interrupted (not counted) at once, and
+        with `again`, their points queued for the next search."""
+        import optuna
+
+        for trial in trials:
+            if trial._trial_id not in self._running:
+                continue
+            self._running.discard(trial._trial_id)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+                study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+                if again:
+                    study.enqueue_trial(trial.params)
+
     def _ask(self, study: "optuna.Study") -> "optuna.Trial | None":
         """A new trial, owned by this process; None when other searches already asked the last of
         `n_trials` (the trial is then recorded as failed, without running)."""
         import optuna
 
         trial = study.ask(self.spaces)
-        study._storage.set_trial_user_attr(trial._trial_id, OWNER, f"{socket.gethostname()} {os.getpid()}")
+        study._storage.set_trial_user_attr(trial._trial_id, OWNER, self.owner)
+        study._storage.set_trial_user_attr(trial._trial_id, ALIVE, time.time())
+        self._running.add(trial._trial_id)
         before = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and _counts(t)]
         if len(before) < self.conf.n_trials:
             return trial
         study._storage.set_trial_user_attr(trial._trial_id, SURPLUS, True)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self._running.discard(trial._trial_id)
         return None
 
-    def _job(self, storage: str, trial: "optuna.Trial", run: list[str], index: int | None) -> list[str]:
+    def _run_overrides(
+        self, storage: str, trial: "optuna.Trial", run: list[str], index: int | None
+    ) -> list[str]:
         """A run of `trial`: its overrides, its sampled values and the bookkeeping that reaches the trial.
         Of a trial's several runs (seeds, folds) the first reports to the pruner."""
         return [
@@ -261,7 +332,7 @@ class OptunaSweeper(Sweeper):
             f"+{PRUNING}.pruner={self.conf.pruner}",
             f"+{PRUNING}.pruner_warmup_epochs={self.conf.pruner_warmup_epochs}",
             f"+{PRUNING}.pruner_threshold={self.conf.pruner_threshold}",
-            f"+{PRUNING}.report={str(not index).lower()}",
+            f"+{PRUNING}.report={'true' if index in (None, 0) else 'false'}",
             f"hydra.sweep.subdir={trial.number if index is None else f'{trial.number}.{index}'}",
         ]
 
@@ -284,17 +355,21 @@ class OptunaSweeper(Sweeper):
             )
 
     def _stale(self, trial: "optuna.trial.FrozenTrial") -> bool:
+        """Whether `trial`, running, was left by a search that is gone: its process has ended on this
+        machine, or nothing (its search's heartbeat, its runs' reports) was heard of it for
+        `stale_after_s`."""
         owner = str(trial.user_attrs.get(OWNER, ""))
-        host, _, pid = owner.rpartition(" ")
-        if host == socket.gethostname() and pid == str(os.getpid()):
-            return False  # this search's own
-        started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
-        silent_for = time.time() - max(started, float(trial.user_attrs.get(ALIVE, 0.0)))
+        if owner == self.owner:
+            return False
+        # Epoch seconds of the last sign of life: a clock's time zone cannot make a trial look old.
+        silent_for = time.time() - float(trial.user_attrs.get(ALIVE, 0.0))
         if not owner:  # asked a moment ago by a search about to name itself (or by an older litmlp)
-            return silent_for > UNNAMED_GRACE_S
+            started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+            return time.time() - started > UNNAMED_GRACE_S and silent_for > UNNAMED_GRACE_S
         if silent_for > self.conf.stale_after_s:
             return True
-        return host == socket.gethostname() and not _alive(int(pid))
+        machine, pid = owner.split(" ")[:2], owner.split(" ")[2]
+        return " ".join(machine) == _this_machine() and not _alive(int(pid))
 
     def study_dir(self, sweep_dir: Path) -> Path:
         """Where the study's summary lives: beside the sweep directories of its searches."""
@@ -312,19 +387,25 @@ class OptunaSweeper(Sweeper):
 
     def _tell(self, study: "optuna.Study", trial: "optuna.Trial", results: "Sequence[JobReturn]") -> None:
         """A trial's outcome from its runs: pruned when its first run was, failed when any run failed, else
-        the mean of their scores."""
+        the mean of their scores. A trial another search took for stale meanwhile is left as it is."""
         import optuna
 
+        self._running.discard(trial._trial_id)
         values = [result.return_value if result.status == JobStatus.COMPLETED else None for result in results]
         scores = [_score(value, self.conf.metric) if isinstance(value, dict) else None for value in values]
-        if isinstance(values[0], dict) and values[0].get("status") == "pruned":
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
-        elif scores and all(score is not None for score in scores):
-            if len(scores) > 1:
-                trial.set_user_attr("litmlp_run_scores", scores)
-            study.tell(trial, sum(scores) / len(scores), skip_if_finished=True)  # type: ignore[arg-type]
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        try:
+            if isinstance(values[0], dict) and values[0].get("status") == "pruned":
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            elif scores and all(score is not None for score in scores):
+                if len(scores) > 1:
+                    trial.set_user_attr("litmlp_run_scores", scores)
+                study.tell(trial, sum(scores) / len(scores))  # type: ignore[arg-type]
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            log.warning(
+                "trial %d was recorded as interrupted by another search; its result is not kept", trial.number
+            )
 
     def _best_text(self, study: "optuna.Study") -> str:
         import optuna

@@ -15,10 +15,12 @@ from `CUDA_VISIBLE_DEVICES` or the driver's /proc entries.
 # No `from __future__ import annotations`: Hydra imports this module while scanning for plugins in a way
 # that leaves it out of sys.modules, where dataclasses look up string annotations.
 import atexit
+import contextlib
 import importlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from collections.abc import Sequence
@@ -33,6 +35,8 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from litmlp.errors import LitmlpError
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +67,36 @@ def visible_gpus() -> list[str]:
 
 
 def device_slots(gpus: Any, gpus_per_job: int) -> list[str]:
-    """One entry per job that may run at once on the GPUs: its CUDA_VISIBLE_DEVICES (None: no GPUs)."""
-    devices = visible_gpus() if gpus == "auto" else [] if gpus is None else [str(gpu) for gpu in gpus]
+    """One entry per job that may run at once on the GPUs: its CUDA_VISIBLE_DEVICES. `gpus` are indices
+    into the GPUs this process sees (as torch numbers them), or "auto" for all of them."""
+    visible = visible_gpus()
+    if gpus is None:
+        return []
+    if gpus == "auto":
+        devices = visible
+    else:
+        numbering = visible if "CUDA_VISIBLE_DEVICES" in os.environ else [str(gpu) for gpu in gpus]
+        unknown = [gpu for gpu in gpus if not 0 <= int(gpu) < len(numbering)] if numbering is visible else []
+        if unknown:
+            raise LitmlpError(
+                f"hydra.launcher.gpus={list(gpus)}: GPU {unknown[0]} is not among the {len(visible)} visible "
+                f"(CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']})"
+            )
+        devices = [numbering[int(gpu)] for gpu in gpus] if numbering is visible else numbering
     if not devices:
         return []
+    if gpus_per_job > len(devices):
+        raise LitmlpError(
+            f"hydra.launcher.gpus_per_job={gpus_per_job}: there are {len(devices)} GPUs to share"
+        )
     per_job = max(1, gpus_per_job)
+    if len(devices) % per_job:
+        log.warning(
+            "%d of the %d GPUs are left unused (gpus_per_job=%d)",
+            len(devices) % per_job,
+            len(devices),
+            per_job,
+        )
     return [
         ",".join(devices[start : start + per_job]) for start in range(0, len(devices) - per_job + 1, per_job)
     ]
@@ -80,7 +109,7 @@ class ParallelLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
         self.jobs_at_once = 1
-        self._forks: _Forks | None = None
+        self._forks: _ForkServer | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -88,7 +117,7 @@ class ParallelLauncher(Launcher):
         self.task_function = task_function
         # Started now: its imports overlap the sweep's check of every job's config (Hydra's basic sweeper
         # composes each before launching any).
-        self._forks = _Forks(self)
+        self._forks = _ForkServer(self)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         assert self.config is not None
@@ -115,7 +144,7 @@ class ParallelLauncher(Launcher):
         return self._forks.launch(job_overrides, initial_job_idx, n_jobs, slots)
 
 
-class _Forks:
+class _ForkServer:
     """The process every job is forked from: itself forked from the sweep's, it imports `preload` (and
     what finished jobs imported) and runs the pool of jobs, so the sweep's own process never imports
     torch. The sweep sends it each batch of jobs and waits for their results."""
@@ -148,6 +177,8 @@ class _Forks:
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
+        if isinstance(reply, BaseException):  # a job's config did not compose, a preload did not import
+            raise reply
         if isinstance(reply, tuple):
             raise SweepStopped(*reply)
         return reply
@@ -164,23 +195,47 @@ def _serve(launcher: ParallelLauncher, connection: Connection, handlers: dict[in
     """The forking process: imports, then runs each batch the sweep sends until the sweep closes."""
     from litmlp.errors import SweepStopped
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the jobs
-    for module in launcher.conf.preload:
-        importlib.import_module(module)
+    _end_with_parent()
+    stopped: list[int] = []  # a stop signal that came before the batch's jobs did: none start
+    signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
+    failure: BaseException | None = None
+    try:
+        for module in launcher.conf.preload:
+            importlib.import_module(module)
+    except Exception as error:  # a typo in hydra.launcher.preload: the sweep says so in one line
+        failure = RuntimeError(f"hydra.launcher.preload: {type(error).__name__}: {error}")
     while True:
         try:
             job_overrides, initial_job_idx, n_jobs, slots = connection.recv()
         except EOFError:
             return
         launcher.jobs_at_once = n_jobs
-        try:
-            reply: Any = _Pool(launcher, n_jobs, slots, handlers).run(job_overrides, initial_job_idx)
-        except SweepStopped as stop:
-            reply = (stop.exit_code, stop.sweep_dir)
+        reply: Any
+        if failure is not None:
+            reply = failure
+        elif stopped:
+            reply = (128 + stopped[0], str(launcher.config.hydra.sweep.dir) if launcher.config else "")
+        else:
+            try:
+                pool = _Pool(launcher, n_jobs, slots, handlers, stopped)
+                reply = pool.run(job_overrides, initial_job_idx)
+            except SweepStopped as stop:
+                reply = (stop.exit_code, stop.sweep_dir)
+            except Exception as error:  # a job's config did not compose: raised in the sweep, as Hydra does
+                reply = error
         try:
             connection.send(reply)
         except OSError:  # the sweep is gone
             return
+
+
+def _end_with_parent() -> None:
+    """Linux: this process gets SIGTERM when the sweep's process dies (even by SIGKILL), so its jobs stop
+    and save instead of training on, unseen."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -195,14 +250,24 @@ class _Pool:
     """At most `n_jobs` forked jobs at once; a finished job frees its process and its GPU slot."""
 
     def __init__(
-        self, launcher: ParallelLauncher, n_jobs: int, slots: list[str], handlers: dict[int, Any]
+        self,
+        launcher: ParallelLauncher,
+        n_jobs: int,
+        slots: list[str],
+        handlers: dict[int, Any],
+        stopped: list[int],
     ) -> None:
         self.launcher = launcher
         self.handlers = handlers  # the sweep's: what each job starts with
+        self.stopped = stopped  # stop signals this process got: no more jobs start
         self.n_jobs = n_jobs
         self.free_slots: list[str | None] = list(slots) if slots else [None] * n_jobs
+        # A module imported here may touch CUDA (torch.cuda.is_available() at import), which would break
+        # every later fork's GPU: with GPUs, only `preload` is imported here.
+        self.warm = not slots
         self.context = multiprocessing.get_context("fork")
         self.stop: tuple[int, str] | None = None  # (exit code, sweep dir) of the first job a signal stopped
+        self.error: BaseException | None = None  # why a job's config did not compose
 
     def run(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         from litmlp.errors import SweepStopped
@@ -213,7 +278,7 @@ class _Pool:
         own = signal.signal(signal.SIGTERM, lambda signum, frame: _pass_on(running, signum))
         try:
             while queued or running:
-                while queued and len(running) < self.n_jobs and self.stop is None:
+                while queued and len(running) < self.n_jobs and not self._ending():
                     position, overrides = queued.pop(0)
                     slot = self.free_slots.pop(0)
                     receiver, sender = self.context.Pipe(duplex=False)
@@ -233,9 +298,20 @@ class _Pool:
                         self.free_slots.append(job_state.slot)
         finally:
             signal.signal(signal.SIGTERM, own)
+        if self.error is not None:
+            raise self.error
+        if self.stop is None and self.stopped:
+            self.stop = (128 + self.stopped[0], self._sweep_dir())
         if self.stop is not None:
             raise SweepStopped(*self.stop)
         return [result for result in results if result is not None]
+
+    def _sweep_dir(self) -> str:
+        assert self.launcher.config is not None
+        return str(Path(str(self.launcher.config.hydra.sweep.dir)))
+
+    def _ending(self) -> bool:
+        return self.stop is not None or self.error is not None or bool(self.stopped)
 
     def _receive(
         self, receiver: Any, job: _Running, overrides: Sequence[str]
@@ -253,21 +329,27 @@ class _Pool:
             return False, None
         receiver.close()
         job.process.join()
+        if isinstance(message, BaseException):
+            self.error = self.error or message
+            return True, None
         if isinstance(message[0], JobReturn):
             result, imported = message
-            _warm(imported)
+            if self.warm:
+                _warm(imported)
             return True, result
         self.stop = self.stop or message  # a stop signal ended the job: no more jobs start
         return True, None
 
-    @staticmethod
-    def _died(job: _Running, overrides: Sequence[str]) -> JobReturn:
-        """A job whose process ended without a result is a failed run (the sweep goes on): its run
-        directory says why, as for any failed run."""
+    def _died(self, job: _Running, overrides: Sequence[str]) -> JobReturn | None:
+        """A job whose process ended without a result: stopped by SIGINT or SIGTERM before it could say
+        so (the sweep stops), else a failed run (the sweep goes on), whose run directory says why."""
         from litmlp.files import replacing
         from litmlp.layout import ERROR_FILE
 
         code = job.process.exitcode
+        if code is not None and -code in (signal.SIGINT, signal.SIGTERM):
+            self.stop = self.stop or (128 - code, self._sweep_dir())
+            return None
         how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
         message = f"the run's process ended with {how} before it finished (out of memory? killed?)"
         log.error("#%s: %s", job.run_dir.name if job.run_dir else job.position, message)
@@ -312,6 +394,10 @@ def _job(
         sweep_config = launcher.hydra_context.config_loader.load_sweep_config(
             launcher.config, list(overrides)
         )
+    except Exception as error:  # a bad override: the sweep raises it, as Hydra's launchers do
+        sender.send(_picklable(error))
+        return
+    try:
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
             sweep_config.hydra.job.num = idx
@@ -340,9 +426,17 @@ def _job(
     try:
         sender.send((result, _imported_since(modules_at_fork)))
     except Exception:  # an error that does not pickle: its message still travels
-        error = result._return_value
-        result.return_value = RuntimeError(f"{type(error).__name__}: {error}")
+        failure = result._return_value
+        result.return_value = RuntimeError(f"{type(failure).__name__}: {failure}")
         sender.send((result, []))
+
+
+def _picklable(error: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # an exception whose arguments do not pickle: its message still travels
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
 
 
 def _imported_since(modules_at_fork: frozenset[str]) -> list[str]:

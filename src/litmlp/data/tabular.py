@@ -192,6 +192,15 @@ class TabularDataModule(pl.LightningDataModule):
         self, targets: torch.Tensor, val_fraction: float, test_fraction: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Train/val/test row indices of `targets`: a stratified split, or this run's fold of them."""
+        if self.folds is not None:
+            assert self.classes is not None
+            for index, count in enumerate(torch.bincount(targets, minlength=len(self.classes)).tolist()):
+                outside_test = count - round(count * test_fraction)
+                if outside_test < self.folds:
+                    raise LitmlpError(
+                        f"{self.source}: class '{self.classes[index]}' has {outside_test} rows outside the "
+                        f"test split; data.folds={self.folds} needs at least one per fold"
+                    )
         return stratified_split(targets, val_fraction, test_fraction, self.split_seed, self.folds, self.fold)
 
     def _check_class_sizes(self, targets: torch.Tensor) -> None:
@@ -201,12 +210,6 @@ class TabularDataModule(pl.LightningDataModule):
         counts = torch.bincount(targets, minlength=self.num_classes)
         assert self.classes is not None
         for index, count in enumerate(counts.tolist()):
-            outside_test = count - round(count * self.test_fraction)
-            if self.folds is not None and outside_test < self.folds:
-                raise LitmlpError(
-                    f"{self.source}: class '{self.classes[index]}' has {outside_test} rows outside the test "
-                    f"split; data.folds={self.folds} needs at least one per fold"
-                )
             if count < smallest:
                 raise LitmlpError(
                     f"{self.source}: class '{self.classes[index]}' has {count} rows; a stratified split with "

@@ -38,14 +38,20 @@ class OptunaPruning(pl.Callback):
         self.report = report
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        import optuna
+
         value = trainer.callback_metrics.get(self.monitor)
-        if trainer.sanity_checking or value is None or not self.report:
+        if trainer.sanity_checking or value is None:
             return
         epoch = trainer.current_epoch
         prune = False
         if trainer.is_global_zero:  # one report per epoch; the value is already synchronised across ranks
-            self.trial.report(float(value), step=epoch)
-            self.trial.set_user_attr(ALIVE, time.time())
-            prune = self.trial.should_prune()
+            try:
+                self.trial.set_user_attr(ALIVE, time.time())
+                if self.report:
+                    self.trial.report(float(value), step=epoch)
+                    prune = self.trial.should_prune()
+            except optuna.exceptions.UpdateFinishedTrialError:  # another search took the trial for stale
+                self.report = False
         if trainer.strategy.broadcast(prune, src=0):  # every rank stops at the same epoch
             raise RunPruned(f"pruned by the search after epoch {epoch} ({self.monitor} {float(value):.6f})")

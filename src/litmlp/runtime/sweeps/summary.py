@@ -136,7 +136,8 @@ def settings(rows: list[RunRow]) -> list[SettingRow]:
         values: dict[str, list[float]] = {ranked_by: [v for row in runs if (v := _shown(row)) is not None]}
         for row in runs:
             for key, value in row.metrics.items():
-                values.setdefault(key, []).append(float(value))
+                if key != ranked_by:  # ranking by a metric itself (rank_by=test/acc): counted once
+                    values.setdefault(key, []).append(float(value))
         stats = {key: _mean_std(numbers) for key, numbers in values.items() if numbers}
         found.append(SettingRow(dict(setting), runs, stats))
     return sorted(found, key=lambda group: -group.score if group.score is not None else math.inf)
@@ -249,7 +250,9 @@ def write_summary(
     if groups:
         _write_csv(sweep_dir / "summary_settings.csv", *_setting_records(groups, rows, joined=False))
         repeated = " and ".join(key for key in REPEATS if any(key in row.overrides for row in rows))
-        title = f"{len(groups)} setting{'s' if len(groups) > 1 else ''} over {repeated}"
+        title = f"{len(groups)} setting{'s' if len(groups) > 1 else ''} " + (
+            f"over {repeated}" if repeated else "run more than once"
+        )
         lines += [f"## {title} (mean ± std of the finished runs)", ""]
         lines += [*_markdown(*_setting_records(groups, rows, joined=True)), "", "## Runs", ""]
     lines += _markdown(header, records)
