@@ -25,6 +25,9 @@ METRICS_FILE = "metrics.json"
 ERROR_FILE = "error.txt"
 PRUNED_FILE = "pruned.txt"
 LOCK_FILE = ".litmlp.lock"
+# Entries of OVERRIDES_FILE that are not a run's settings: how an Optuna search reaches its trial, Hydra's
+# own keys, the targets a resumed run trusts.
+NOT_SETTINGS = ("callbacks.optuna_pruning.", "optuna.", "hydra.", "trusted_targets")
 
 
 def log_file(command: str, rank: int = 0) -> str:

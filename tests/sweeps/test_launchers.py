@@ -184,3 +184,28 @@ def test_ctrl_c_stops_each_running_job_of_a_parallel_sweep_after_its_checkpoint(
     resumed = run_cli("train", f"resume={sweep_dir / '0'}", "trusted_targets=[tests.helpers.]", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (sweep_dir / "0" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_runs_of_a_killed_parallel_sweep_save_and_stop(tmp_path):
+    pause = (
+        "+callbacks.pause._target_=tests.helpers.interrupt.Pause",
+        "+callbacks.pause.step=2",
+        "+callbacks.pause.paused=${paths.output_dir}/paused",
+        f"+callbacks.pause.resume={tmp_path / 'go'}",
+    )
+    command = cli_command("train", "-m", "hydra/launcher=parallel", "seed=0,1,2", *TINY, *pause)
+    sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_environment(), stdout=subprocess.PIPE, text=True)
+    multiruns = tmp_path / "logs" / "train" / "multiruns"
+    deadline = time.monotonic() + 120
+    while (
+        len(list(multiruns.glob("*/*/paused"))) < 2 and sweep.poll() is None and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    sweep.kill()  # SIGKILL: the sweep's process says nothing to anyone
+    (tmp_path / "go").touch()
+    # The output pipe closes once every process of the sweep has ended: none trains on, unseen.
+    sweep.communicate(timeout=120)
+    for run in ("0", "1"):
+        log = (next(multiruns.iterdir()) / run / "train.log").read_text()
+        assert "SIGTERM: stopped at step 2 after saving" in log

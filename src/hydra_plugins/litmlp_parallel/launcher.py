@@ -145,16 +145,16 @@ class ParallelLauncher(Launcher):
 
 
 class _ForkServer:
-    """The process every job is forked from: itself forked from the sweep's, it imports `preload` (and
-    what finished jobs imported) and runs the pool of jobs, so the sweep's own process never imports
-    torch. The sweep sends it each batch of jobs and waits for their results."""
+    """The process every job is forked from: itself forked from the sweep's, it imports `preload` (and,
+    without GPUs, what finished jobs imported) and runs the pool of jobs, so the sweep's own process never
+    imports torch. The sweep sends it each batch of jobs and waits for their results."""
 
     def __init__(self, launcher: ParallelLauncher) -> None:
         context = multiprocessing.get_context("fork")
         self.connection, their_end = context.Pipe()
         # The jobs get the sweep's signal handlers (a Ctrl-C ignored by the sweep stays ignored).
         handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        self.process = context.Process(target=_serve, args=(launcher, their_end, handlers))
+        self.process = context.Process(target=_serve, args=(launcher, their_end, self.connection, handlers))
         self.process.start()
         their_end.close()
         atexit.register(self.close)
@@ -191,10 +191,13 @@ class _ForkServer:
         self.process.join(timeout=60)
 
 
-def _serve(launcher: ParallelLauncher, connection: Connection, handlers: dict[int, Any]) -> None:
+def _serve(
+    launcher: ParallelLauncher, connection: Connection, sweeps_end: Connection, handlers: dict[int, Any]
+) -> None:
     """The forking process: imports, then runs each batch the sweep sends until the sweep closes."""
     from litmlp.errors import SweepStopped
 
+    sweeps_end.close()  # inherited: held here, it would keep this end from seeing the sweep go
     _end_with_parent()
     stopped: list[int] = []  # a stop signal that came before the batch's jobs did: none start
     signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(signum))
@@ -203,7 +206,7 @@ def _serve(launcher: ParallelLauncher, connection: Connection, handlers: dict[in
         for module in launcher.conf.preload:
             importlib.import_module(module)
     except Exception as error:  # a typo in hydra.launcher.preload: the sweep says so in one line
-        failure = RuntimeError(f"hydra.launcher.preload: {type(error).__name__}: {error}")
+        failure = LitmlpError(f"hydra.launcher.preload: {type(error).__name__}: {error}")
     while True:
         try:
             job_overrides, initial_job_idx, n_jobs, slots = connection.recv()
@@ -213,9 +216,7 @@ def _serve(launcher: ParallelLauncher, connection: Connection, handlers: dict[in
         reply: Any
         if failure is not None:
             reply = failure
-        elif stopped:
-            reply = (128 + stopped[0], str(launcher.config.hydra.sweep.dir) if launcher.config else "")
-        else:
+        else:  # after a stop signal the pool starts no job and says the sweep stopped
             try:
                 pool = _Pool(launcher, n_jobs, slots, handlers, stopped)
                 reply = pool.run(job_overrides, initial_job_idx)
@@ -423,12 +424,9 @@ def _job(
         value = getattr(result, name)
         if isinstance(value, DictConfig):
             setattr(result, name, OmegaConf.create(OmegaConf.to_container(value)))
-    try:
-        sender.send((result, _imported_since(modules_at_fork)))
-    except Exception:  # an error that does not pickle: its message still travels
-        failure = result._return_value
-        result.return_value = RuntimeError(f"{type(failure).__name__}: {failure}")
-        sender.send((result, []))
+    if result.status == JobStatus.FAILED:
+        result.return_value = _picklable(result._return_value)
+    sender.send((result, _imported_since(modules_at_fork)))
 
 
 def _picklable(error: Exception) -> Exception:

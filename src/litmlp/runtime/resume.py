@@ -176,10 +176,9 @@ class ResumeCheckpoint(Checkpoint):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Installed here, after Lightning registered its own SIGTERM/SLURM handlers at the start of fit.
         for signum in STOP_SIGNALS:
-            current = signal.getsignal(signum)
             if ignored_at_start(signum):
                 continue  # ignored by whoever started the run (a background job's SIGINT): it stays so
-            self._previous_handlers[signum] = current
+            self._previous_handlers[signum] = signal.getsignal(signum)
             signal.signal(signum, self._on_signal)
         if trainer.world_size > 1:
             self._vote = StopVote()

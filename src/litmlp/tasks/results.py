@@ -21,14 +21,12 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from litmlp.checkpoint import load_checkpoint
 from litmlp.errors import LitmlpError
 from litmlp.files import replacing
-from litmlp.layout import METRICS_FILE
+from litmlp.layout import METRICS_FILE, NOT_SETTINGS
 
 log = logging.getLogger(__name__)
 # What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model
 # sections without loader mechanics, and the trainer settings that change what is learned.
 HPARAM_SECTIONS = ("seed", "data", "model")
-# Overrides that are not a run's settings: how an Optuna search reaches its trial, Hydra's, trust.
-NOT_SETTINGS = ("callbacks.optuna_pruning.", "optuna.", "hydra.", "trusted_targets")
 NOT_HPARAMS = {"data/eval_batch_size", "data/num_workers", "data/pin_memory", "data/persistent_workers"}
 TRAINER_HPARAMS = ("max_epochs", "precision", "accumulate_grad_batches", "gradient_clip_val")
 

@@ -24,13 +24,11 @@ import yaml
 
 from litmlp.errors import LitmlpError
 from litmlp.files import replacing
-from litmlp.layout import ERROR_FILE, METRICS_FILE, OVERRIDES_FILE, PRUNED_FILE
+from litmlp.layout import ERROR_FILE, METRICS_FILE, NOT_SETTINGS, OVERRIDES_FILE, PRUNED_FILE
 
 STATUSES = ("ok", "pruned", "failed", "unfinished")
 # Overrides that repeat a setting rather than change it: its runs are aggregated.
 REPEATS = ("seed", "data.fold")
-# Overrides an Optuna search adds to reach its trial: bookkeeping, not parameters.
-BOOKKEEPING = ("callbacks.optuna_pruning.", "optuna.")
 
 
 @dataclass
@@ -40,10 +38,13 @@ class RunRow:
     status: str  # one of STATUSES: "pruned" by a search, "unfinished" while running or when killed
     score: float | None = None  # what the runs are ranked by
     ranked_by: str = ""
-    test: dict[str, float] = field(default_factory=dict)
     wall_time_s: float | None = None
     error: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # every stage's final metrics (val/*, test/*)
+
+    @property
+    def test(self) -> dict[str, float]:
+        return {key: value for key, value in self.metrics.items() if key.startswith("test/")}
 
     @property
     def setting(self) -> tuple[tuple[str, str], ...]:
@@ -84,7 +85,7 @@ def read_run(run_dir: Path, rank_by: str | None = None) -> RunRow:
     overrides = yaml.safe_load((run_dir / OVERRIDES_FILE).read_text()) or []
     pairs = dict(str(item).lstrip("+~").split("=", 1) for item in overrides if "=" in str(item))
     # How an Optuna search reaches its trial (storage, study, trial id) is bookkeeping, not a parameter.
-    pairs = {key: value for key, value in pairs.items() if not key.startswith(BOOKKEEPING)}
+    pairs = {key: value for key, value in pairs.items() if not key.startswith(NOT_SETTINGS)}
     metrics_path, error_path = run_dir / METRICS_FILE, run_dir / ERROR_FILE
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text())
@@ -94,16 +95,7 @@ def read_run(run_dir: Path, rank_by: str | None = None) -> RunRow:
         stages = {
             key: value for stage in ("val", "test") for key, value in (metrics.get(stage) or {}).items()
         }
-        return RunRow(
-            run_dir,
-            pairs,
-            "ok",
-            score,
-            name,
-            metrics.get("test", {}),
-            metrics.get("wall_time_s"),
-            metrics=stages,
-        )
+        return RunRow(run_dir, pairs, "ok", score, name, metrics.get("wall_time_s"), metrics=stages)
     if error_path.is_file():
         return RunRow(run_dir, pairs, "failed", error=error_path.read_text().strip())
     if (run_dir / PRUNED_FILE).is_file():
