@@ -143,8 +143,9 @@ def test_slurm_launcher_config_composes():
     assert (launcher.partition, launcher.signal_delay_s, launcher.gpus_per_node) == ("gpu", 120, 1)
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_each_running_job_of_a_parallel_sweep_after_its_checkpoint(tmp_path):
+def _paused_parallel_sweep(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A parallel sweep of three runs, started in a process group of its own (as a terminal starts a
+    command), once its first two runs wait at step 2 until `tmp_path/go` exists; and its multiruns dir."""
     pause = (
         "+callbacks.pause._target_=tests.helpers.interrupt.Pause",
         "+callbacks.pause.step=2",
@@ -154,7 +155,7 @@ def test_ctrl_c_stops_each_running_job_of_a_parallel_sweep_after_its_checkpoint(
     command = cli_command("train", "-m", "hydra/launcher=parallel", "seed=0,1,2", *TINY, *pause)
     sweep = subprocess.Popen(
         command, cwd=tmp_path, env=cli_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,  # its own process group, as a terminal gives a command
+        text=True, start_new_session=True,
     )  # fmt: skip
     multiruns = tmp_path / "logs" / "train" / "multiruns"
     deadline = time.monotonic() + 120
@@ -163,6 +164,12 @@ def test_ctrl_c_stops_each_running_job_of_a_parallel_sweep_after_its_checkpoint(
     ):
         time.sleep(0.05)
     assert len(list(multiruns.glob("*/*/paused"))) == 2, "two runs never reached the pause"
+    return sweep, multiruns
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_each_running_job_of_a_parallel_sweep_after_its_checkpoint(tmp_path):
+    sweep, multiruns = _paused_parallel_sweep(tmp_path)
     os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C: every process of the sweep gets it
     (tmp_path / "go").touch()
     _, stderr = sweep.communicate(timeout=120)
@@ -188,23 +195,10 @@ def test_ctrl_c_stops_each_running_job_of_a_parallel_sweep_after_its_checkpoint(
 
 @pytest.mark.slow
 def test_the_runs_of_a_killed_parallel_sweep_save_and_stop(tmp_path):
-    pause = (
-        "+callbacks.pause._target_=tests.helpers.interrupt.Pause",
-        "+callbacks.pause.step=2",
-        "+callbacks.pause.paused=${paths.output_dir}/paused",
-        f"+callbacks.pause.resume={tmp_path / 'go'}",
-    )
-    command = cli_command("train", "-m", "hydra/launcher=parallel", "seed=0,1,2", *TINY, *pause)
-    sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_environment(), stdout=subprocess.PIPE, text=True)
-    multiruns = tmp_path / "logs" / "train" / "multiruns"
-    deadline = time.monotonic() + 120
-    while (
-        len(list(multiruns.glob("*/*/paused"))) < 2 and sweep.poll() is None and time.monotonic() < deadline
-    ):
-        time.sleep(0.05)
+    sweep, multiruns = _paused_parallel_sweep(tmp_path)
     sweep.kill()  # SIGKILL: the sweep's process says nothing to anyone
     (tmp_path / "go").touch()
-    # The output pipe closes once every process of the sweep has ended: none trains on, unseen.
+    # The output pipes close once every process of the sweep has ended: none trains on, unseen.
     sweep.communicate(timeout=120)
     for run in ("0", "1"):
         log = (next(multiruns.iterdir()) / run / "train.log").read_text()
