@@ -308,7 +308,12 @@ class OptunaSweeper(Sweeper):
         study._storage.set_trial_user_attr(trial._trial_id, OWNER, self.owner)
         study._storage.set_trial_user_attr(trial._trial_id, ALIVE, time.time())
         self._running.add(trial._trial_id)
-        before = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and _counts(t)]
+        # Waiting trials count here: Optuna creates a trial waiting, then claims it for its asker.
+        before = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.number < trial.number and not (t.user_attrs.get(INTERRUPTED) or t.user_attrs.get(SURPLUS))
+        ]
         if len(before) < self.conf.n_trials:
             return trial
         study._storage.set_trial_user_attr(trial._trial_id, SURPLUS, True)
