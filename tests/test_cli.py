@@ -68,6 +68,7 @@ def test_unknown_command_is_one_line_and_exit_2(tmp_path):
             "unknown option 'transformer' for config group 'model' (available: linear, mlp)",
         ),
         (["train", "trainer.max_epochs=ten"], "invalid value for 'trainer.max_epochs'"),
+        (["train", "trainer.limit_train_batches=half"], "invalid value for 'trainer.limit_train_batches'"),
         (["eval"], "missing required value: ckpt_path"),
         pytest.param(
             ["eval", "ckpt_path=missing.ckpt"], "checkpoint not found: missing.ckpt", marks=pytest.mark.slow

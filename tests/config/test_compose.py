@@ -105,5 +105,16 @@ def test_typed_schema_converts_values(make_config):
     assert cfg.model.optimizer.lr == pytest.approx(0.01)
 
 
+def test_an_int_or_float_parameter_keeps_what_was_written(make_config):
+    """Lightning reads `limit_train_batches=1` as one batch and `1.0` as every batch."""
+    cfg = make_config("trainer.limit_train_batches=1", "trainer.val_check_interval=0.25")
+    assert type(cfg.trainer.limit_train_batches) is int
+    assert cfg.trainer.limit_train_batches == 1
+    assert type(cfg.trainer.val_check_interval) is float
+    assert cfg.trainer.val_check_interval == 0.25
+    assert make_config("trainer.limit_train_batches=1.0").trainer.limit_train_batches == 1.0
+    assert type(make_config("trainer.limit_train_batches=1.0").trainer.limit_train_batches) is float
+
+
 def test_data_shuffle_seed_follows_the_run_seed(make_config):
     assert make_config("seed=42").data.shuffle_seed == 42

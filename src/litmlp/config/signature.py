@@ -33,6 +33,8 @@ from litmlp.files import replacing
 
 OWN_PACKAGE = "litmlp."
 _SCALARS = (bool, int, float, str)
+# An int or a float, each kept as it is written (OmegaConf validates the union).
+NUMBER = typing.Union[int, float]  # noqa: UP007 (a runtime type)
 
 
 def locate_class(dotted: str) -> type | None:
@@ -56,8 +58,8 @@ def _config_type(annotation: Any) -> Any:
         # A tensor is never written in a config (`lr: float | Tensor` takes a float here).
         members = [arg for arg in args if arg is not type(None) and getattr(arg, "__name__", "") != "Tensor"]
         kinds = {_config_type(arg) for arg in members}
-        if kinds == {int, float}:
-            kinds = {float}
+        if kinds == {int, float}:  # kept apart: Lightning's `limit_train_batches=1` is one batch, 1.0 all
+            kinds = {NUMBER}
         if len(kinds) != 1 or Any in kinds:
             return Any
         kind = kinds.pop()
@@ -121,12 +123,15 @@ CACHE_FILE = "signatures.json"
 
 
 def _encode(kind: Any) -> str:
-    """A config type as text: int, float, bool, str, any, optional:T, list:T, dict."""
+    """A config type as text: int, float, bool, str, number, any, optional:T, list:T, dict."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if kind in _SCALARS:
         return kind.__name__
+    if kind == NUMBER:
+        return "number"
     if origin is typing.Union:
-        return "optional:" + _encode(next(arg for arg in args if arg is not type(None)))
+        members = [arg for arg in args if arg is not type(None)]
+        return "optional:" + _encode(NUMBER if set(members) == {int, float} else members[0])
     if origin is list:
         return "list:" + _encode(args[0] if args else Any)
     if origin is dict:
@@ -142,7 +147,7 @@ def _decode(text: str) -> Any:
         return types.GenericAlias(list, (_decode(rest),))
     if kind == "dict":
         return dict[str, Any]
-    return {"int": int, "float": float, "bool": bool, "str": str}.get(kind, Any)
+    return {"int": int, "float": float, "bool": bool, "str": str, "number": NUMBER}.get(kind, Any)
 
 
 def _describe(dotted: str) -> dict[str, Any] | None:
@@ -169,6 +174,7 @@ def _describe(dotted: str) -> dict[str, Any] | None:
     module = dotted.rpartition(".")[0]
     packages = [module.rsplit(".", depth)[0] for depth in range(module.count(".") + 1)]
     sources |= {getattr(sys.modules.get(package), "__file__", None) for package in packages}
+    sources.add(__file__)  # how types are derived here: a change to it derives every schema again
     files = {path: _stamp(path) for path in sorted(filter(None, sources))}
     return {"name": cls.__name__, "fields": fields, "open": open_ended, "files": files}
 
@@ -185,8 +191,10 @@ def _cache_path() -> Path:
 
 def _fresh(entry: Any) -> bool:
     try:
-        return isinstance(entry, dict) and all(
-            _stamp(path) == stamp for path, stamp in entry["files"].items()
+        return (
+            isinstance(entry, dict)
+            and __file__ in entry["files"]
+            and all(_stamp(path) == stamp for path, stamp in entry["files"].items())
         )
     except (OSError, KeyError, TypeError):
         return False
