@@ -26,8 +26,16 @@ def test_the_image_colours_each_cell_by_its_share_of_the_true_class():
     assert darkness(cell(0, 0)) > darkness(cell(1, 0)) > darkness(cell(0, 1))  # shares 1 > 0.5 > 0
     assert cell(1, 0) == cell(1, 1)  # both 0.5
     assert cell(2, 2) == cell(0, 1)  # an empty row does not divide by zero: share 0
-    # The texts drawn are the counts and shares.
-    assert [text.get_text() for text in figure.texts[1]] == ["5\n50%", "5\n50%", "0\n0%"]
+    # The texts drawn are the counts and shares: white on a dark cell, black on a light one.
+    assert figure.labels(counts)[1] == ["5\n50%", "5\n50%", "0\n0%"]
+
+    def around(row: int, col: int) -> np.ndarray:
+        x, y = figure.centres[row][col]
+        return image[round(y) - 8 : round(y) + 8, round(x) - 8 : round(x) + 8].reshape(-1, 3).astype(int)
+
+    assert (around(0, 0).min(axis=1) > 200).any()  # white text on share 1
+    assert (around(0, 1).max(axis=1) < 80).any()  # black text on share 0
+    assert not (around(0, 0).max(axis=1) < 80).any()  # no black text on the dark cell
 
 
 def test_the_counts_table_names_true_and_predicted_classes():

@@ -165,3 +165,13 @@ def test_linear_baseline_is_at_least_10_points_worse(make_config, metrics):
         )
     )
     assert linear["test"]["test/acc"] <= metrics["test"]["test/acc"] - 0.10
+
+
+def test_debug_profiler_times_lightnings_hooks_over_the_quiet_default(make_config):
+    """The default trainer's `profiler` is litmlp's NoProfiler; `debug=profiler` still replaces it."""
+    cfg = make_config("debug=profiler", "trainer=cpu", "test=false", "callbacks.rich_progress_bar=null")
+    train(cfg)
+    report = (Path(cfg.paths.output_dir) / "fit-profile.txt").read_text()
+    assert "run_training_epoch" in report
+    assert "[Callback]ModelCheckpoint" in report  # every callback hook is timed, ours too
+    assert "[Callback]StepLoss.on_train_batch_end" in report

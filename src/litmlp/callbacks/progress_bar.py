@@ -1,7 +1,8 @@
-"""Lightning's rich progress bar, redrawn every `refresh_rate` batches, showing the loss and val accuracy."""
+"""Lightning's rich progress bar, redrawn a few times a second, showing the loss and val accuracy."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,21 +14,27 @@ from lightning.pytorch.callbacks import RichProgressBar
 class ThrottledRichProgressBar(RichProgressBar):
     """Lightning's `RichProgressBar` updates its task, recomputes its metrics and redraws after every
     training batch whatever `refresh_rate` says; measured here that is ~14% of an epoch of the default
-    model. This one does it every `refresh_rate` batches and at the last batch of an epoch.
+    model. This one does it at the last batch of an epoch and otherwise every `refresh_rate` batches, once
+    `refresh_every_s` seconds have passed since the last redraw: a redraw costs ~1.5 ms here, 150 us a step
+    when drawn every 10 of this model's 1 ms steps, 1 us a step at 4 redraws a second.
 
     Beside the metrics a module logs with `prog_bar=True`, it shows the loss of the last step it drew
     (`loss`, read only at those steps: a device sync) and the last validation's `val/acc`, when the module
     logs one; not Lightning's logger version number (`v_num`)."""
 
-    def __init__(self, refresh_rate: int = 10, leave: bool = False) -> None:
+    def __init__(self, refresh_rate: int = 10, leave: bool = False, refresh_every_s: float = 0.25) -> None:
         super().__init__(refresh_rate=refresh_rate, leave=leave)
+        self.refresh_every_s = refresh_every_s
         self._last_loss: float | None = None
+        self._drawn_at = -float("inf")
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         done = batch_idx + 1
-        if done % self.refresh_rate == 0 or done == self.total_train_batches:
+        due = done % self.refresh_rate == 0 and time.monotonic() - self._drawn_at >= self.refresh_every_s
+        if due or done == self.total_train_batches:
+            self._drawn_at = time.monotonic()
             loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
             if isinstance(loss, torch.Tensor):
                 self._last_loss = float(loss)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import AsyncCheckpointIO as LightningAsyncCheckpointIO
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning_utilities.core.apply_func import apply_to_collection
 
 from litmlp.checkpoint import verify_digest, with_digest
 from litmlp.files import replacing
@@ -36,3 +39,45 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         checkpoint = super().load_checkpoint(path, *args, **kwargs)
         verify_digest(checkpoint, path)
         return checkpoint
+
+
+def snapshot(value: Any) -> Any:
+    """A copy of a checkpoint that training cannot change: tensors cloned, containers rebuilt.
+
+    Plain dicts, OrderedDicts, lists and tuples are walked here; anything else that holds tensors
+    (dataclasses, named tuples, other mappings) by Lightning's generic `apply_to_collection`.
+    """
+    kind = type(value)
+    if kind is torch.Tensor or kind is torch.nn.Parameter:
+        return value.detach().clone()
+    if kind is dict or kind is OrderedDict:
+        return kind((key, snapshot(item)) for key, item in value.items())
+    if kind is list or kind is tuple:
+        return kind(snapshot(item) for item in value)
+    if kind in (str, int, float, bool, type(None)):
+        return value
+    return apply_to_collection(value, torch.Tensor, lambda tensor: tensor.detach().clone())
+
+
+class AsyncCheckpointIO(LightningAsyncCheckpointIO):
+    """Lightning's `AsyncCheckpointIO` (the write in a background thread, errors raised at the next save
+    or at teardown) with the checkpoint copied by `snapshot`. Lightning copies it with its generic
+    `apply_to_collection`, ~5 us per container entry: most of the time a save kept training waiting here."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        self._ensure_setup()
+        copy = snapshot(checkpoint)
+
+        def write() -> None:
+            try:
+                assert self.checkpoint_io is not None
+                self.checkpoint_io.save_checkpoint(copy, path, storage_options)
+            except BaseException as error:  # raised in training's thread, as Lightning's does
+                self._error = error
+
+        assert self._executor is not None
+        self._executor.submit(write)
+        if self._error:
+            raise self._error

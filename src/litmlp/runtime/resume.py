@@ -33,7 +33,7 @@ from torchmetrics import Metric
 
 from litmlp.errors import LitmlpError, RunInterrupted, StopRequested
 from litmlp.layout import LAST_CHECKPOINT_NAME
-from litmlp.loggers import ContinuingWriter, ResumableCSVLogger
+from litmlp.loggers import ContinuingWriter, ResumableCSVLogger, TensorBoardLogger
 from litmlp.runtime.console import ignored_at_start, is_a_stop
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def rng_states() -> dict[str, Any]:
             "has_gauss": int(has_gauss),
             "gauss": float(gauss),
         },
-        "python": {"version": version, "state": list(python_state), "gauss": python_gauss},
+        # One tensor, not a list of 625 ints: every checkpoint copy and save walks each list item.
+        "python": {"version": version, "state": torch.tensor(python_state), "gauss": python_gauss},
     }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -82,7 +83,9 @@ def set_rng_states(states: dict[str, Any]) -> None:
         ("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"], numpy["gauss"])
     )
     python = states["python"]
-    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+    state = python["state"]  # a list of ints in checkpoints written by earlier versions
+    state = state.tolist() if isinstance(state, torch.Tensor) else state
+    random.setstate((python["version"], tuple(state), python["gauss"]))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
@@ -238,7 +241,12 @@ class ResumeCheckpoint(Checkpoint):
     def save(self, trainer: pl.Trainer) -> None:
         run_dir = self.path.parent.parent.resolve()
         for logger in trainer.loggers:
-            logger.save()  # what was logged so far reaches the disk before the checkpoint that follows it
+            # What was logged so far reaches the disk before the checkpoint that follows it (litmlp's
+            # TensorBoardLogger writes out on `save` only every few seconds, at once on `flush`).
+            if isinstance(logger, TensorBoardLogger):
+                logger.flush()
+            else:
+                logger.save()
             writer = logger.experiment if isinstance(logger, ResumableCSVLogger) else None
             if isinstance(writer, ContinuingWriter):
                 path = Path(writer.metrics_file_path).resolve()
