@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-slow test-gpu lint format bench clean
+.PHONY: setup train test test-slow test-gpu lint format bench compare clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +12,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# scikit-learn for scripts/compare_tables.py (and its slow test); kept out of `dev`, see pyproject.toml.
+COMPARE := $(VENV)/.compare-installed
+$(COMPARE): $(STAMP)
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,compare]"
+	touch $(COMPARE)
 
 train: $(STAMP)
 	$(BIN)/litmlp train $(ARGS)
@@ -22,7 +28,7 @@ train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" $(ARGS)
 
-test-slow: $(STAMP)
+test-slow: $(COMPARE)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow $(ARGS)
 
 # On a machine with a CUDA GPU (skipped elsewhere); prints each run's accuracy and time.
@@ -32,6 +38,10 @@ test-gpu: $(STAMP)
 # Training throughput against raw PyTorch; see README "Performance". ARGS="--json bench.json" to keep it.
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py $(ARGS)
+
+# litmlp's defaults against scikit-learn's MLPClassifier on the small tables scikit-learn ships.
+compare: $(COMPARE)
+	$(BIN)/python scripts/compare_tables.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

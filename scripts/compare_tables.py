@@ -9,7 +9,7 @@ and scored on the same test rows. Each side runs with seeds 0, 1, 2; the table p
   python scripts/compare_tables.py [--seeds 3] [--tables iris wine] [--json out.json] [-- OVERRIDE ...]
 
 Overrides after `--` are passed to every litmlp run (to try other settings against the same baseline).
-Needs scikit-learn (part of the `dev` extra).
+Needs scikit-learn (the `compare` extra): `make compare` installs it and runs this.
 """
 
 from __future__ import annotations
