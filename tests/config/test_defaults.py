@@ -91,5 +91,5 @@ def test_the_check_catches_a_restated_default_that_drifted():
     found = schema_of("litmlp.data.SyntheticDataModule")
     assert found is not None
     defaults = signature_defaults(found[0])
-    assert defaults["eval_batch_size"] == 1024
-    assert disagreements({"eval_batch_size": 64, "num_samples": 10_000}, defaults) == ["eval_batch_size"]
+    assert defaults["val_fraction"] == 0.15
+    assert disagreements({"val_fraction": 0.2, "num_samples": 10_000}, defaults) == ["val_fraction"]

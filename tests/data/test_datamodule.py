@@ -118,3 +118,14 @@ def test_training_budget_is_20_epochs_or_1000_steps_whichever_is_longer():
     assert (default.batch_size, epochs_for_steps(default, 1000, 20)) == (128, 20)
     assert SyntheticDataModule(batch_size=7000).batch_size == 7000  # a number given is kept
     assert epochs_for_steps(None, 1000, 20) == 20  # nothing fitted (eval, predict)
+
+
+def test_evaluation_batches_are_at_least_as_large_as_training_ones():
+    def val_batches(**loading: int) -> list[int]:
+        data = SyntheticDataModule(num_samples=20_000, **loading)  # 3,000 validation rows
+        data.setup("fit")
+        return [len(y) for _, y in data.val_dataloader()]
+
+    assert val_batches(batch_size=64) == [1024, 1024, 952]
+    assert val_batches(batch_size=2048) == [2048, 952]
+    assert val_batches(batch_size=2048, eval_batch_size=1000) == [1000, 1000, 1000]

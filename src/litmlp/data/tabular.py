@@ -71,7 +71,7 @@ class TabularDataModule(pl.LightningDataModule):
     def __init__(
         self,
         batch_size: int | None = None,
-        eval_batch_size: int = 1024,
+        eval_batch_size: int | None = None,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         split_seed: int = 0,
@@ -103,7 +103,9 @@ class TabularDataModule(pl.LightningDataModule):
             raise UsageError(f"data.fold={fold} needs data.folds (the number of cross-validation folds)")
         # None: chosen from the training split's size in `setup` (`auto_batch_size`).
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
+        # None: the training batch size or 1,024 rows, whichever is larger. Evaluation keeps no gradients,
+        # and every batch costs Lightning's loop ~0.3 ms: 150,000 validation rows took 147 batches of 1,024.
+        self._eval_batch_size = eval_batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
@@ -133,6 +135,13 @@ class TabularDataModule(pl.LightningDataModule):
         """
         raise NotImplementedError
 
+    @property
+    def eval_batch_size(self) -> int:
+        """The batch size of validation, test and prediction."""
+        if self._eval_batch_size is not None:
+            return self._eval_batch_size
+        return max(1024, self.batch_size or 0)
+
     def _all_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._rows is None:
             features, targets = self.load()
@@ -159,8 +168,8 @@ class TabularDataModule(pl.LightningDataModule):
             assert self._raw_splits is not None
             features, targets = self._raw_splits["train"]
             digest = hashlib.sha256(json.dumps([self.feature_names, self.classes]).encode())
-            digest.update(features.contiguous().numpy().tobytes())
-            digest.update(targets.contiguous().numpy().tobytes())
+            digest.update(features.contiguous().numpy().data)  # the array's own bytes, not a copy
+            digest.update(targets.contiguous().numpy().data)
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 

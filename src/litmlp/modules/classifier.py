@@ -52,6 +52,13 @@ class EpochOutputs(Metric):
         return torch.stack(self.loss_sums).sum() / len(targets), torch.cat(self.logits), targets
 
 
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the classes, written out: `torch.softmax(dim=1)` took 2.6x as long here on an epoch's
+    [700,000, 3] logits (a few classes per row is the slow case of its kernel)."""
+    exp = (logits - logits.amax(dim=1, keepdim=True)).exp()
+    return exp / exp.sum(dim=1, keepdim=True)
+
+
 class StageMetrics(nn.Module):
     """One stage's outputs so far, and the metrics computed from them when its epoch ends."""
 
@@ -69,7 +76,7 @@ class StageMetrics(nn.Module):
         loss, logits, targets = self.outputs.compute()
         self.outputs.reset()
         self.mean_loss.update(loss, weight=len(targets))
-        self.scores.update(torch.softmax(logits, dim=1), targets)
+        self.scores.update(probabilities(logits), targets)
         values = {f"{self.stage}/loss": self.mean_loss.compute(), **self.scores.compute()}
         self.mean_loss.reset()
         self.scores.reset()
