@@ -167,3 +167,16 @@ def test_run_ids_in_the_same_second_differ():
     # 24 random bits: 20 draws collide with probability 1e-5 (1000 draws did 3% of the time).
     ids = {run_id() for _ in range(20)}
     assert len(ids) == 20
+
+
+def test_training_runs_with_the_garbage_collector_on_and_the_start_up_objects_frozen(tmp_path):
+    """The collector is off while the libraries import (see `litmlp.cli.main`), never while training."""
+    probe = [
+        "+callbacks.probe._target_=tests.helpers.probe.RecordEnvironment",
+        f"+callbacks.probe.arrivals={tmp_path / 'a'}",
+    ]
+    result = run_cli("train", *FAST, *probe, "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "probe.json").read_text())
+    assert record["gc_enabled"] is True
+    assert record["gc_frozen"] > 100_000  # torch's, Lightning's and Hydra's objects

@@ -8,6 +8,7 @@ library is imported up front, so `litmlp --help` is instant; the rest when a com
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -154,7 +155,10 @@ class _App:
                 )
 
             def load_task() -> Any:  # imported once the config is complete: a refused one costs no import
-                return getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
+                task = getattr(importlib.import_module(f"litmlp.tasks.{module_name}"), function_name)
+                gc.freeze()  # see `main`
+                gc.enable()
+                return task
 
             return runtime.run_task(self.command, load_task, cfg)
         except RunPruned as pruned:
@@ -440,6 +444,17 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"litmlp {__version__}")
         return 0
+    # Importing torch, Lightning and Hydra allocates ~600,000 objects that live as long as the process, and
+    # the collector walked them all six times on the way: ~0.6 s of a 3.5 s start here. They are frozen
+    # (left out of every later collection) once the task is imported, and collection resumes then.
+    gc.disable()
+    try:
+        return _command(args)
+    finally:
+        gc.enable()
+
+
+def _command(args: list[str]) -> int:
     from litmlp.runtime.ranks import relaunched_job
 
     job = relaunched_job()

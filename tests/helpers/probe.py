@@ -1,10 +1,12 @@
 """A Lightning callback that tests add through the config (`+callbacks.probe=...`) to see where a run ran:
-it records its process, its `CUDA_VISIBLE_DEVICES` and when it trained in `probe.json` in its run
-directory. With `meet`, a run waits (up to `timeout` s) at the start of training until `meet` runs have
-arrived in `arrivals` and fails if they never do: the runs that pass it ran at the same time."""
+it records its process, its `CUDA_VISIBLE_DEVICES`, the garbage collector's state and when it trained in
+`probe.json` in its run directory. With `meet`, a run waits (up to `timeout` s) at the start of training
+until `meet` runs have arrived in `arrivals` and fails if they never do: the runs that pass it ran at the
+same time."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -31,6 +33,8 @@ class RecordEnvironment(pl.Callback):
             time.sleep(0.05)
         self.record = {
             "pid": os.getpid(),
+            "gc_enabled": gc.isenabled(),
+            "gc_frozen": gc.get_freeze_count(),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "start": time.time(),
         }
