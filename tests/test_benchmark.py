@@ -14,25 +14,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_benchmark_runs_every_variant_and_writes_its_json(tmp_path):
+def test_benchmark_fits_the_cost_model_of_every_variant_and_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
+    tiny = ["--num-samples", "600", "--batch-sizes", "64", "--repeats", "1"]
+    ladder = ["--ladder", "--ladder-rows", "600", "--ladder-batch-sizes", "64", "256"]
     result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "benchmark.py"),
-            "--num-samples",
-            "600",
-            "--batch-sizes",
-            "64",
-            "--epochs",
-            "3",
-            "--warmup",
-            "1",
-            "--repeats",
-            "1",
-            "--json",
-            str(out),
-        ],
+        [sys.executable, str(REPO / "scripts" / "benchmark.py"), *tiny, *ladder, "--json", str(out)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -41,13 +28,27 @@ def test_benchmark_runs_every_variant_and_writes_its_json(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(out.read_text())
-    row = results["batch_sizes"]["64"]
-    assert set(row["samples_per_s"]) == {"tutorial", "batched", "lht", "litmlp"}
-    assert all(speed > 0 for speed in row["samples_per_s"].values())
-    assert row["d/b"] == row["samples_per_s"]["litmlp"] / row["samples_per_s"]["batched"]
+    (model,) = results["cost_model"]
+    assert (model["batch_size"], model["steps_per_epoch"]) == (64, 7)  # 420 training rows
+    variants = model["variants"]
+    assert set(variants) == {"tutorial", "raw", "lht", "litmlp", "bare"}
+    for fit in variants.values():
+        # The full epoch the model predicts, and the throughput that follows from it.
+        assert fit["epoch_s"] == pytest.approx(fit["per_epoch_s"] + 7 * fit["per_step_s"])
+        assert fit["samples_per_s"] == pytest.approx(420 / fit["epoch_s"])
+        assert 0 <= fit["worst_residual"] < 1
+    for term in ("start_up_s", "per_epoch_s", "per_step_s"):
+        for other in ("bare", "raw"):
+            ratio = variants["litmlp"][term] / variants[other][term]
+            assert model["litmlp_over"][term][other] == pytest.approx(ratio)
+    assert [(row["num_samples"], row["batch_size"]) for row in results["ladder"]] == [(600, 64), (600, 256)]
+    assert all(speed > 0 for row in results["ladder"] for speed in row["samples_per_s"].values())
+    first = results["first_step"]
+    assert 0 < first["litmlp_fit_s"] < first["litmlp_step_s"]
+    assert first["import_torch_s"] < first["import_lightning_s"]
     assert results["end_to_end"]["epochs"] >= 1
-    assert "d/b" in result.stdout
-    assert "litmlp --help" in result.stdout
+    for line in ("litmlp/bare", "litmlp/raw", "time to first step", "litmlp --help", "d/e"):
+        assert line in result.stdout
 
 
 @pytest.mark.slow
