@@ -255,7 +255,7 @@ BAD_VALUES: dict[str, tuple[str, bool]] = {
         "data.val_fraction=0.5 and data.test_fraction=0.5 must be fractions that leave rows for training",
         False,
     ),
-    "trainer.gradient_clip_val=-1": ("trainer.gradient_clip_val=-1.0: must be at least 0", False),
+    "trainer.gradient_clip_val=-1": ("trainer.gradient_clip_val=-1: must be at least 0", False),  # as written
     "trainer.max_epochs=-5": ("trainer.max_epochs=-5: must be at least -1", False),
     "trainer.min_epochs=-1": ("trainer.min_epochs=-1: must be at least 0", False),
     "trainer.accumulate_grad_batches=0": ("trainer.accumulate_grad_batches=0: must be at least 1", False),
