@@ -52,6 +52,7 @@ def test_benchmark_fits_the_cost_model_of_every_variant_and_writes_its_json(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.compare
 def test_default_training_on_a_small_public_table_is_within_3_points_of_scikit_learn(tmp_path):
     out = tmp_path / "compare.json"
     result = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -170,7 +171,7 @@ def test_run_ids_in_the_same_second_differ():
 
 
 def test_training_runs_with_the_garbage_collector_on_and_the_start_up_objects_frozen(tmp_path):
-    """The collector is off while the libraries import (see `litmlp.cli.main`), never while training."""
+    """The collector runs rarely while the libraries import (see `litmlp.cli.main`), as usual in training."""
     probe = [
         "+callbacks.probe._target_=tests.helpers.probe.RecordEnvironment",
         f"+callbacks.probe.arrivals={tmp_path / 'a'}",
@@ -179,4 +180,5 @@ def test_training_runs_with_the_garbage_collector_on_and_the_start_up_objects_fr
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((tmp_path / "run" / "probe.json").read_text())
     assert record["gc_enabled"] is True
+    assert tuple(record["gc_threshold"]) == gc.get_threshold()  # Python's defaults, as in this process
     assert record["gc_frozen"] > 100_000  # torch's, Lightning's and Hydra's objects

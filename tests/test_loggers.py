@@ -32,3 +32,14 @@ def test_flush_writes_the_events_out_at_once(tmp_path):
     logger.log_metrics({"val/acc": 0.75}, step=9)
     logger.finalize("success")
     assert scalars(logger, "val/acc") == [(4, 0.5), (9, 0.75)]
+
+
+def test_a_write_after_the_run_ended_is_written_out_by_the_next_save(tmp_path):
+    """The HPARAMS and final metrics come after Lightning's finalize closed the file (tasks/results.py)."""
+    logger = TensorBoardLogger(str(tmp_path), flush_every_s=3600.0)
+    logger.log_metrics({"val/acc": 0.5}, step=1)
+    logger.save()  # written out: the next save is not due for an hour
+    logger.finalize("success")
+    logger.log_metrics({"test/acc": 0.75}, step=1)
+    logger.save()
+    assert scalars(logger, "test/acc") == [(1, 0.75)]

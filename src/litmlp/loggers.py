@@ -107,6 +107,10 @@ class TensorBoardLogger(LightningTensorBoardLogger):
         if time.monotonic() - self._flushed_at >= self.flush_every_s:
             self.flush()
 
+    def finalize(self, status: str) -> None:
+        super().finalize(status)  # flushes and closes the file; a later write (HPARAMS) opens another one
+        self._flushed_at = -float("inf")  # which the next `save` writes out
+
     def flush(self) -> None:
         """Every event logged so far is in the file when this returns."""
         super().save()

@@ -34,6 +34,7 @@ class RecordEnvironment(pl.Callback):
         self.record = {
             "pid": os.getpid(),
             "gc_enabled": gc.isenabled(),
+            "gc_threshold": gc.get_threshold(),
             "gc_frozen": gc.get_freeze_count(),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "start": time.time(),
