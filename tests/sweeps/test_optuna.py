@@ -290,6 +290,9 @@ def test_a_trial_is_stale_when_its_search_is_gone_or_silent_too_long():
     another_machine = _running_trial(study, "elsewhere 4026531836 4242 1a2b3c4d")
     assert not patient._stale(another_machine)  # it may still be training: it said so just now
     assert impatient._stale(another_machine)  # silent for longer than stale_after_s
+    older = _running_trial(study, f"{here.split()[0]} {gone.pid}")  # an older litmlp's "host pid"
+    assert not patient._stale(older)  # no PID namespace to trust the pid in: only silence tells
+    assert impatient._stale(older)
 
 
 def test_trials_asked_beyond_n_trials_by_searches_at_once_fail_without_running():

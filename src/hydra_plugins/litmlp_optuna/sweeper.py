@@ -373,8 +373,9 @@ class OptunaSweeper(Sweeper):
             return time.time() - started > UNNAMED_GRACE_S and silent_for > UNNAMED_GRACE_S
         if silent_for > self.conf.stale_after_s:
             return True
-        machine, pid = owner.split(" ")[:2], owner.split(" ")[2]
-        return " ".join(machine) == _this_machine() and not _alive(int(pid))
+        parts = owner.split(" ")  # host, PID namespace, pid, token
+        # An owner written by an older litmlp ("host pid") names no PID namespace: only silence tells.
+        return len(parts) == 4 and " ".join(parts[:2]) == _this_machine() and not _alive(int(parts[2]))
 
     def study_dir(self, sweep_dir: Path) -> Path:
         """Where the study's summary lives: beside the sweep directories of its searches."""
