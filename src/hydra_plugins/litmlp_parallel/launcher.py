@@ -74,15 +74,16 @@ def device_slots(gpus: Any, gpus_per_job: int) -> list[str]:
         return []
     if gpus == "auto":
         devices = visible
-    else:
-        numbering = visible if "CUDA_VISIBLE_DEVICES" in os.environ else [str(gpu) for gpu in gpus]
-        unknown = [gpu for gpu in gpus if not 0 <= int(gpu) < len(numbering)] if numbering is visible else []
+    elif "CUDA_VISIBLE_DEVICES" in os.environ:
+        unknown = [gpu for gpu in gpus if not 0 <= int(gpu) < len(visible)]
         if unknown:
             raise LitmlpError(
                 f"hydra.launcher.gpus={list(gpus)}: GPU {unknown[0]} is not among the {len(visible)} visible "
                 f"(CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']})"
             )
-        devices = [numbering[int(gpu)] for gpu in gpus] if numbering is visible else numbering
+        devices = [visible[int(gpu)] for gpu in gpus]
+    else:
+        devices = [str(gpu) for gpu in gpus]
     if not devices:
         return []
     if gpus_per_job > len(devices):
