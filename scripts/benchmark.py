@@ -58,8 +58,6 @@ from litmlp.tasks.train import train
 LITMLP = [sys.executable, "-m", "litmlp"]
 VARIANTS = {"tutorial": "a", "raw": "b", "lht": "c", "litmlp": "d", "bare": "e"}
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
-# What the in-process variants are timed with (`--clock`).
-clock = time.perf_counter
 
 
 @dataclass
@@ -105,18 +103,18 @@ class EpochTimer(pl.Callback):
     steps: ClassVar[int] = 0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        EpochTimer.starts.append(clock())
+        EpochTimer.starts.append(time.perf_counter())
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        EpochTimer.starts.append(clock())
+        EpochTimer.starts.append(time.perf_counter())
         EpochTimer.steps = trainer.global_step
 
 
 def timed_fit(fit: Callable[[], object]) -> Run:
     EpochTimer.starts, EpochTimer.steps = [], 0
-    start = clock()
+    start = time.perf_counter()
     fit()
-    seconds = clock() - start
+    seconds = time.perf_counter() - start
     return Run(seconds, len(EpochTimer.starts) - 1, EpochTimer.steps, EpochTimer.starts)
 
 
@@ -133,13 +131,13 @@ class TutorialDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 
 def run_tutorial(data: Data, batch_size: int, epochs: int, steps: int, workdir: Path) -> Run:
-    start = clock()
+    start = time.perf_counter()
     model, optimizer = make_model(data)
     train_loader = DataLoader(TutorialDataset(*data.splits["train"]), batch_size=batch_size, shuffle=True)
     val_loader = DataLoader(TutorialDataset(*data.splits["val"]), batch_size=batch_size)
     starts = []
     for _ in range(epochs):
-        starts.append(clock())
+        starts.append(time.perf_counter())
         model.train()
         for features, labels in itertools.islice(train_loader, steps):
             loss = F.cross_entropy(model(features), labels)
@@ -151,19 +149,19 @@ def run_tutorial(data: Data, batch_size: int, epochs: int, steps: int, workdir: 
         with torch.no_grad():
             for features, labels in val_loader:
                 correct += int((model(features).argmax(dim=1) == labels).sum())
-    starts.append(clock())
+    starts.append(time.perf_counter())
     return Run(starts[-1] - start, epochs, epochs * steps, starts)
 
 
 def run_raw(data: Data, batch_size: int, epochs: int, steps: int, workdir: Path) -> Run:
-    start = clock()
+    start = time.perf_counter()
     model, optimizer = make_model(data)
     features, labels = data.splits["train"]
     val_features, val_labels = data.splits["val"]
     generator = torch.Generator().manual_seed(0)
     starts = []
     for _ in range(epochs):
-        starts.append(clock())
+        starts.append(time.perf_counter())
         model.train()
         for index in torch.randperm(len(labels), generator=generator).split(batch_size)[:steps]:
             loss = F.cross_entropy(model(features[index]), labels[index])
@@ -173,7 +171,7 @@ def run_raw(data: Data, batch_size: int, epochs: int, steps: int, workdir: Path)
         model.eval()
         with torch.no_grad():
             int((model(val_features).argmax(dim=1) == val_labels).sum())
-    starts.append(clock())
+    starts.append(time.perf_counter())
     return Run(starts[-1] - start, epochs, epochs * steps, starts)
 
 
@@ -607,13 +605,6 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads of the in-process variants (0: torch's default)"
     )
-    parser.add_argument(
-        "--clock",
-        choices=["cpu", "wall"],
-        default="wall",
-        help="time the in-process variants in CPU seconds of the process (every thread; steady on a shared"
-        " machine) or in wall seconds",
-    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-subprocess", action="store_true", help="skip first-step and end-to-end timings")
     args = parser.parse_args()
@@ -621,8 +612,6 @@ def main() -> None:
     gc.freeze()  # as `litmlp train` does once its imports are done (litmlp.cli): every variant runs so
     if args.threads:
         torch.set_num_threads(args.threads)
-    global clock
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     with tempfile.TemporaryDirectory() as workdir:
         results = benchmark(args, Path(workdir))
     if "ladder" in results:

@@ -33,7 +33,6 @@ class RecordEnvironment(pl.Callback):
             time.sleep(0.05)
         self.record = {
             "pid": os.getpid(),
-            "gc_enabled": gc.isenabled(),
             "gc_threshold": gc.get_threshold(),
             "gc_frozen": gc.get_freeze_count(),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
