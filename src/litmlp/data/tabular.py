@@ -104,7 +104,7 @@ class TabularDataModule(pl.LightningDataModule):
         # None: chosen from the training split's size in `setup` (`auto_batch_size`).
         self.batch_size = batch_size
         # None: the training batch size or 1,024 rows, whichever is larger. Evaluation keeps no gradients,
-        # and every batch costs Lightning's loop ~0.3 ms: 150,000 validation rows took 147 batches of 1,024.
+        # and every batch is a round of Lightning's loop: 150,000 validation rows took 147 batches of 1,024.
         self._eval_batch_size = eval_batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

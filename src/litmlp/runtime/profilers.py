@@ -1,8 +1,8 @@
 """Lightning's default "no profiler", without its cost.
 
 With `profiler=None` Lightning wraps every hook call (each callback's, each step) in
-`PassThroughProfiler.profile`, a generator-based context manager that does nothing and costs ~1.5 us to
-enter and leave. A default run makes ~130 such calls per training step, ~20% of this small model's step.
+`PassThroughProfiler.profile`, a generator-based context manager that does nothing and costs ~1 us to
+enter and leave. A default run makes ~130 such calls per training step: 35-80 us of a ~1 ms step here.
 """
 
 from __future__ import annotations
