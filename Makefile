@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-slow test-compare test-gpu lint format bench compare clean
+.PHONY: setup train test test-slow test-compare test-gpu lint format bench compare clean mlflow-ui
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,4 +59,19 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) logs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) logs .pytest_cache .mypy_cache .ruff_cache
+
+# The MLflow UI for `logger=mlflow` runs, on http://127.0.0.1:$(MLFLOW_PORT). The full `mlflow` (the UI)
+# lives in an environment of its own: in .venv its scikit-learn and scipy would slow every `litmlp` start
+# (pyproject.toml); it needs no torch, and pins pyarrow below constraints.txt's.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_PORT ?= 5000
+$(MLFLOW_VENV)/.installed: constraints.txt
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet "mlflow==$$(sed -n 's/^mlflow==//p' constraints.txt)"
+	touch $@
+
+mlflow-ui: $(MLFLOW_VENV)/.installed
+	mkdir -p logs/mlflow
+	$(MLFLOW_VENV)/bin/mlflow server --host 127.0.0.1 --port $(MLFLOW_PORT) \
+	  --backend-store-uri sqlite:///$(CURDIR)/logs/mlflow/mlflow.db $(ARGS)

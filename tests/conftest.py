@@ -43,8 +43,8 @@ def cli_environment(env: dict[str, str] | None = None) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         **(env or {}),
     }
-    environment.pop("HYDRA_FULL_ERROR", None)
-    environment.pop("LITMLP_DEBUG", None)
+    for name in ("HYDRA_FULL_ERROR", "LITMLP_DEBUG", "MLFLOW_TRACKING_URI"):
+        environment.pop(name, None)
     return environment
 
 

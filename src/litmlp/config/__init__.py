@@ -26,6 +26,17 @@ def run_id() -> str:
     return f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{secrets.token_hex(3)}"
 
 
+def sweep_name(default: str | None = None) -> str | None:
+    """The name of the sweep this job belongs to (its directory's: the start time, or an Optuna search's
+    study name); `default` outside a sweep."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return Path(HydraConfig.get().sweep.dir).name
+    return default
+
+
 def register() -> None:
     """Register schemas and resolvers; call before Hydra composes a config. Idempotent."""
     register_schemas()
@@ -38,6 +49,8 @@ def register() -> None:
     if not OmegaConf.has_resolver("cwd"):
         # Not ${hydra:runtime.cwd}: a sweep resolves its directory before Hydra's runtime config exists.
         OmegaConf.register_new_resolver("cwd", os.getcwd)
+    if not OmegaConf.has_resolver("sweep_name"):
+        OmegaConf.register_new_resolver("sweep_name", sweep_name)
 
 
 def compose_config(config_name: str, overrides: Sequence[str], output_dir: Path) -> DictConfig:

@@ -1,4 +1,5 @@
-"""What a run leaves behind: `metrics.json`, the printed metrics table, TensorBoard's HPARAMS entry.
+"""What a run leaves behind: `metrics.json`, the printed metrics table, TensorBoard's HPARAMS entry, and
+in MLflow the best checkpoint and `metrics.json` as artifacts.
 
 Everything is read from generic Lightning state (`trainer.callback_metrics`, the checkpoint callback's
 best score and path), so it holds for any LightningModule.
@@ -21,7 +22,8 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from litmlp.checkpoint import load_checkpoint
 from litmlp.errors import LitmlpError
 from litmlp.files import replacing
-from litmlp.layout import METRICS_FILE, NOT_SETTINGS
+from litmlp.layout import METRICS_FILE
+from litmlp.loggers import MLFlowLogger, job_name, user_overrides
 
 log = logging.getLogger(__name__)
 # What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model
@@ -103,7 +105,13 @@ def report_training(
         return summary
     output_dir = config["paths"]["output_dir"]
     write_json_atomic(Path(output_dir) / METRICS_FILE, summary)
-    log_hparams(trainer.loggers, config, {**val, **test})
+    log_hparams(trainer.loggers, config, {**val, **test}, trainer.global_step)
+    files = {"": Path(output_dir) / METRICS_FILE}
+    if summary["best_checkpoint"]:
+        files["checkpoints"] = Path(summary["best_checkpoint"])
+    for logger in trainer.loggers:
+        if isinstance(logger, MLFlowLogger):
+            logger.log_run_files(files)
     log.info(
         "Results (best %s %s at epoch %s):\n%s",
         summary["monitor"],
@@ -184,34 +192,28 @@ def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def log_hparams(loggers: list[Logger], config: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+def log_hparams(
+    loggers: list[Logger], config: Mapping[str, Any], metrics: Mapping[str, float], step: int
+) -> None:
     """One HPARAMS entry per run, written at its end so the metrics are the run's real results.
 
     In TensorBoard the parameters set on the command line (those a sweep varies) come first and the trial
     is named by its sweep job number and those settings, so runs of a sweep are told apart at a glance.
     Its metrics are the run's own scalars (`val/acc`, `test/acc`: TensorBoard shows their last value), not
-    copies; other loggers get the final values as `hp/<stage>_<metric>`."""
+    copies; MLflow shows them too (a metric's last value); other loggers (CSV, W&B) get the final values as
+    `hp/<stage>_<metric>`, at the run's last `step`."""
     finite = {name: value for name, value in metrics.items() if math.isfinite(value)}
     overrides = user_overrides()
     params = first_the_overridden(flat_hparams(config), overrides)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            _write_tensorboard_hparams(logger, params, finite, trial_name(config, overrides))
+            _write_tensorboard_hparams(logger, params, finite, job_name(config["paths"]["output_dir"]))
         else:
             logger.log_hyperparams(params)
-            logger.log_metrics({f"hp/{name.replace('/', '_')}": value for name, value in finite.items()})
+            if not isinstance(logger, MLFlowLogger):  # whose runs table shows every metric's last value
+                hp = {f"hp/{name.replace('/', '_')}": value for name, value in finite.items()}
+                logger.log_metrics(hp, step)
         logger.save()
-
-
-def user_overrides() -> list[str]:
-    """The command line's overrides of this run (a sweep job's own values), without a search's bookkeeping;
-    empty outside a Hydra job."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return []
-    task = [str(override) for override in HydraConfig.get().overrides.task]
-    return [o for o in task if not o.lstrip("+~").startswith(NOT_SETTINGS)]
 
 
 def first_the_overridden(params: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -224,18 +226,6 @@ def first_the_overridden(params: Mapping[str, Any], overrides: list[str]) -> dic
             if name in params and name not in first:
                 first.append(name)
     return {**{name: params[name] for name in first}, **params}
-
-
-def trial_name(config: Mapping[str, Any], overrides: list[str]) -> str:
-    """What TensorBoard's HPARAMS table shows as the trial: `#3 seed=1 model.optimizer.lr=0.01` for a sweep
-    job, the run directory's name otherwise."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    run_name = Path(str(config.get("paths", {}).get("output_dir", ""))).name
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        return " ".join([f"#{HydraConfig.get().job.num}", *overrides])
-    return run_name
 
 
 def _write_tensorboard_hparams(

@@ -13,6 +13,8 @@ from omegaconf import DictConfig
 
 from litmlp.callbacks import RunRecord
 from litmlp.checkpoint import load_checkpoint
+from litmlp.errors import RunInterrupted, StopRequested
+from litmlp.loggers import close_runs
 from litmlp.tasks.build import (
     build_callbacks,
     build_datamodule,
@@ -49,7 +51,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     record = RunRecord(config)
     callbacks = [*build_callbacks(cfg.callbacks), record]
     trainer = build_trainer(cfg.trainer, callbacks, build_loggers(cfg.logger), datamodule)
+    status = "failed"
+    try:
+        summary = _fit_and_test(cfg, trainer, model, datamodule, config, record, started)
+        status = "success"
+        return summary
+    except (StopRequested, RunInterrupted):
+        status = "interrupted"  # to be resumed
+        raise
+    finally:  # an MLflow or W&B run ends once everything is logged, however the job ends
+        close_runs(trainer.loggers, status)
 
+
+def _fit_and_test(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+    config: dict[str, Any],
+    record: RunRecord,
+    started: float,
+) -> dict[str, Any]:
     net = getattr(model, "net", None)
     name = type(model).__name__ + (f"({type(net).__name__})" if isinstance(net, torch.nn.Module) else "")
     log.info("Training %s on %s in %s", name, type(datamodule).__name__, cfg.paths.output_dir)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Renders a page of the MLflow UI to a PNG with headless Chromium (Debian's `chromium`), for the README.
+#   scripts/screenshot_mlflow.sh ROOT OUT.png [PAGE]
+# ROOT: the directory litmlp ran in (its logs/mlflow/mlflow.db is read); PAGE: the part of the URL after
+# '#/' (default: experiments/1, the first experiment's runs). The UI comes from `make mlflow-ui`'s
+# environment (.venv-mlflow), or MLFLOW_BIN.
+set -euo pipefail
+root=$(cd "$1" && pwd)
+out=$2
+page=${3:-experiments/1}
+port=${PORT:-5123}
+mlflow=${MLFLOW_BIN:-$(dirname "$0")/../.venv-mlflow/bin/mlflow}
+
+"$mlflow" server --host 127.0.0.1 --port "$port" --workers 1 \
+  --backend-store-uri "sqlite:///$root/logs/mlflow/mlflow.db" >/dev/null 2>&1 &
+server=$!
+trap 'kill $server' EXIT
+for _ in $(seq 120); do
+  curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+  sleep 0.5
+done
+chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$(mktemp -d)" --hide-scrollbars --window-size=1600,${HEIGHT:-1000} \
+  --virtual-time-budget=40000 --screenshot="$out" "http://127.0.0.1:$port/#/$page"
