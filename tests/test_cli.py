@@ -55,7 +55,7 @@ def test_console_script_is_installed(tmp_path):
 def test_unknown_command_is_one_line_and_exit_2(tmp_path):
     result = run_cli("fit", cwd=tmp_path)
     assert result.returncode == 2
-    choices = "train, eval, predict, export, summarize, inspect"
+    choices = "train, eval, predict, export, serve, summarize, inspect"
     assert result.stderr.strip() == f"litmlp: error: unknown command 'fit' (choose from: {choices})"
 
 

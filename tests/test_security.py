@@ -292,13 +292,14 @@ def _prepare(command: str, path: Path, tmp_path: Path) -> list[str]:
         "predict": ["input=in.csv", "output=out.csv"],
         "export": ["format=torchscript"],
         "train": ["trainer.max_epochs=1", "data.num_samples=300"],
+        "serve": [],
     }[command]
     return [command, f"ckpt_path={path}", *extra]
 
 
-COMMANDS = ["eval", "predict", "export", "resume", "train"]
-# The default suite: one command against one bypass; the slow suite: every pair.
-QUICK = {("eval", "alias_torch.nn.modules.module")}
+COMMANDS = ["eval", "predict", "export", "resume", "train", "serve"]
+# The default suite: two commands against one bypass; the slow suite: every pair.
+QUICK = {("eval", "alias_torch.nn.modules.module"), ("serve", "alias_torch.nn.modules.module")}
 CLI_CASES = [
     pytest.param(command, payload, marks=() if (command, payload) in QUICK else pytest.mark.slow)
     for payload in sorted(PAYLOADS)

@@ -38,6 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "export",
         "export a checkpoint: litmlp export ckpt_path=PATH format=torchscript|onnx",
     ),
+    "serve": (
+        "serve",
+        "serve",
+        "serve a checkpoint over HTTP: litmlp serve ckpt_path=PATH [port=8000] [host=127.0.0.1]",
+    ),
 }
 
 USAGE = """usage: litmlp <command> [key=value ...] [group=option ...] [hydra flags]
@@ -172,7 +177,10 @@ class _App:
         except StopRequested as stop:
             _ignore_stops()  # Lightning's teardown put its handlers back: none may interrupt this
             self.exit_code = 128 + signal.Signals[stop.signal_name].value
-            if self.command == "train":
+            if self.command == "serve":  # how a server is ended: not a failure
+                self.exit_code = 0
+                _say(f"litmlp serve: {stop}")
+            elif self.command == "train":
                 if not self.launched_rank:  # rank 0 stopped too and says so
                     run_dir = Path(HydraConfig.get().runtime.output_dir)
                     _say(f"litmlp train: {stop}; {how_to_continue(run_dir)}")

@@ -98,10 +98,35 @@ class ExportConfig:
     model: Any = None
 
 
+@dataclass
+class ServeConfig:
+    task_name: str = "serve"
+    ckpt_path: str = MISSING
+    # 127.0.0.1: this machine only; 0.0.0.0 (or ::) serves every network the machine is on.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Dynamic batching: requests that arrive within `batch_timeout` seconds of each other run through the
+    # model together, up to `max_batch_size` requests.
+    max_batch_size: int = 64
+    batch_timeout: float = 0.005
+    # The most rows one request may hold; a larger one gets HTTP 413.
+    max_rows: int = 1024
+    # cpu, cuda, mps or auto (a GPU when there is one).
+    accelerator: str = "auto"
+    workers_per_device: int = 1
+    # Seconds a request may wait for the model before it gets HTTP 504.
+    timeout: float = 30.0
+    trusted_targets: list[str] = field(default_factory=list)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: Any = None
+    model: Any = None
+
+
 def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="eval_schema", node=EvalConfig)
     store.store(name="predict_schema", node=PredictConfig)
     store.store(name="export_schema", node=ExportConfig)
+    store.store(name="serve_schema", node=ServeConfig)
     store.store(group="schema/paths", name="default", node=PathsConfig)

@@ -36,7 +36,7 @@ from litmlp.runtime.ranks import (
 log = logging.getLogger(__name__)
 Task = Callable[[DictConfig], Any]
 # Commands whose model and data come from the config stored in their checkpoint.
-FROM_CHECKPOINT = ("eval", "predict", "export")
+FROM_CHECKPOINT = ("eval", "predict", "export", "serve")
 SLURM_ENVIRONMENT = "lightning.pytorch.plugins.environments.SLURMEnvironment"
 
 __all__ = ["before_compose", "relaunched_job", "run_task"]
