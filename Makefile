@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-slow test-compare test-gpu lint format bench compare clean mlflow-ui
+.PHONY: setup train test test-slow test-compare test-gpu lint format bench bench-serve compare clean mlflow-ui
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test-gpu: $(STAMP)
 # Training throughput against raw PyTorch; see README "Performance". ARGS="--json bench.json" to keep it.
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py $(ARGS)
+
+# Load on `litmlp serve` over loopback: requests/s, p50/p99, dynamic batching on and off. See README.
+bench-serve: $(STAMP)
+	$(BIN)/python scripts/benchmark_serve.py $(ARGS)
 
 # litmlp's defaults against scikit-learn's MLPClassifier on the small tables scikit-learn ships.
 compare: $(COMPARE)

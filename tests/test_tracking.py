@@ -87,6 +87,7 @@ def test_a_killed_run_continues_its_mlflow_run_beside_tensorboard(tmp_path):
     assert (local / "checkpoints" / best.name).read_bytes() == best.read_bytes()
 
 
+@pytest.mark.slow
 def test_a_stopped_run_continues_its_wandb_run_under_the_same_id(tmp_path):
     """SIGTERM (Ctrl-C, a scheduler's stop): the run saves a checkpoint and ends its W&B run, whose offline
     file then holds every step so far; the resumed run writes a second file under the same id. (After a
@@ -119,6 +120,7 @@ def test_a_stopped_run_continues_its_wandb_run_under_the_same_id(tmp_path):
     assert rows[-1][-1]["hp/test_acc"] == pytest.approx(summary["test"]["test/acc"])
 
 
+@pytest.mark.slow
 def test_each_job_of_a_sweep_gets_its_own_mlflow_and_wandb_run(tmp_path):
     sweep = run_cli(
         "train",

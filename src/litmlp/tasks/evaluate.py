@@ -11,6 +11,7 @@ import torch
 from omegaconf import DictConfig
 
 from litmlp.checkpoint import DATA_KEY, load_checkpoint
+from litmlp.loggers import close_runs
 from litmlp.tasks.build import (
     build_callbacks,
     build_datamodule,
@@ -42,8 +43,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         datamodule.load_state_dict(data_state)
     model = build_model(cfg.model, datamodule)
     trainer = build_trainer(cfg.trainer, build_callbacks(cfg.callbacks), build_loggers(cfg.logger))
-    # Lightning restores the weights and the DataModule's state (the training split's scaling) from it.
-    results = trainer.test(
-        model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False, weights_only=True
-    )
-    return report_evaluation(trainer, Path(cfg.ckpt_path), Path(cfg.paths.output_dir), results)
+    status = "failed"
+    try:
+        # Lightning restores the weights and the DataModule's state (the training split's scaling) from it.
+        results = trainer.test(
+            model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False, weights_only=True
+        )
+        summary = report_evaluation(trainer, Path(cfg.ckpt_path), Path(cfg.paths.output_dir), results)
+        status = "success"
+        return summary
+    finally:  # an MLflow or W&B run (logger=mlflow) ends once everything is logged
+        close_runs(trainer.loggers, status)
