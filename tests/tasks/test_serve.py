@@ -301,3 +301,15 @@ def test_rows_are_encoded_as_a_file_is():
     )
     assert not single
     assert features.tolist() == [[3.0, 0.0, 1.0], [2.5, 0.0, 0.0]]  # an unseen category: all zeros
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts(shop):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "ckpt_path=run/checkpoints/last.ckpt", f"port={port}", cwd=shop)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"litmlp serve: error: port={port} on 127.0.0.1: Address already in use; choose another port"
+    ]

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -277,6 +278,15 @@ def _check(cfg: DictConfig) -> None:
             raise UsageError(f"{key}={cfg[key]}: at least 1")
     if cfg.batch_timeout < 0 or cfg.timeout <= 0:
         raise UsageError("batch_timeout is at least 0 and timeout more than 0 (seconds)")
+    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:  # uvicorn would print its own error, exit 3
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((cfg.host, cfg.port))
+        except OSError as error:
+            raise LitmlpError(
+                f"port={cfg.port} on {cfg.host}: {error.strerror}; choose another port"
+            ) from None
 
 
 def serve(cfg: DictConfig) -> dict[str, Any]:
