@@ -157,3 +157,28 @@ def test_each_job_of_a_sweep_gets_its_own_mlflow_and_wandb_run(tmp_path):
         assert any("test/acc" in row for row in wandb_files.history(run_file))
         wandb_runs.append(info["id"])
     assert len(set(wandb_runs)) == 2
+
+
+@pytest.mark.slow
+def test_the_jobs_of_a_parallel_sweep_share_a_new_mlflow_store(tmp_path):
+    """Four processes start together on a store that does not exist yet: one creates its tables (two at
+    once collided: `duplicate column name`), each logs its own run."""
+    sweep = run_cli(
+        "train",
+        "-m",
+        "seed=0,1,2,3",
+        "hydra/launcher=parallel",
+        "logger=mlflow",
+        "trainer=cpu",
+        "trainer.max_epochs=2",
+        "data.num_samples=600",
+        "callbacks.rich_progress_bar=null",
+        "hydra.sweep.dir=sweeps/parallel",
+        cwd=tmp_path,
+    )
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    tracking = client(tmp_path)
+    runs = tracking.search_runs([tracking.get_experiment_by_name("parallel").experiment_id])
+    assert sorted((r.data.params["seed"], r.info.status) for r in runs) == [
+        (str(seed), "FINISHED") for seed in range(4)
+    ]

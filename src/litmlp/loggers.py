@@ -232,15 +232,16 @@ class MLFlowLogger(LightningMLFlowLogger):
         self._run_dir = Path(save_dir)
         saved = _read_run_file(self._run_dir / self.RUN_FILE)
         self._continued = saved.get("tracking_uri") == tracking_uri and bool(saved.get("run_id"))
-        super().__init__(
-            experiment_name=experiment_name,
-            run_name=run_name or job_name(save_dir),
-            tracking_uri=tracking_uri,
-            artifact_location=artifact_location,
-            prefix=prefix,
-            run_id=saved["run_id"] if self._continued else None,
-            tags={"litmlp.run_dir": str(self._run_dir.resolve())},
-        )
+        with _locked(self._lock_file):  # MLflow's client creates the store's tables (a new SQLite file)
+            super().__init__(
+                experiment_name=experiment_name,
+                run_name=run_name or job_name(save_dir),
+                tracking_uri=tracking_uri,
+                artifact_location=artifact_location,
+                prefix=prefix,
+                run_id=saved["run_id"] if self._continued else None,
+                tags={"litmlp.run_dir": str(self._run_dir.resolve())},
+            )
         self._logged_steps: dict[str, set[int]] = {}
         self._params: dict[str, str] = {}
 
@@ -249,12 +250,15 @@ class MLFlowLogger(LightningMLFlowLogger):
         return str(self._run_dir)
 
     @property
+    def _lock_file(self) -> Path:
+        return (self._store or self._run_dir / self.RUN_FILE).with_suffix(".lock")
+
+    @property
     @rank_zero_experiment
     def experiment(self) -> Any:
         if self._initialized:
             return self._mlflow_client
-        lock = (self._store or self._run_dir / self.RUN_FILE).with_suffix(".lock")
-        with _locked(lock):
+        with _locked(self._lock_file):
             if self._continued:
                 self._continue_run()
             client = super().experiment
