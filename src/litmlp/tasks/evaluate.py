@@ -11,7 +11,6 @@ import torch
 from omegaconf import DictConfig
 
 from litmlp.checkpoint import DATA_KEY, load_checkpoint
-from litmlp.loggers import close_runs
 from litmlp.tasks.build import (
     build_callbacks,
     build_datamodule,
@@ -23,6 +22,7 @@ from litmlp.tasks.build import (
 )
 from litmlp.tasks.checks import check_values
 from litmlp.tasks.results import report_evaluation
+from litmlp.tracking import close_runs
 
 log = logging.getLogger(__name__)
 

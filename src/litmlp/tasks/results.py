@@ -23,7 +23,8 @@ from litmlp.checkpoint import load_checkpoint
 from litmlp.errors import LitmlpError
 from litmlp.files import replacing
 from litmlp.layout import METRICS_FILE
-from litmlp.loggers import MLFlowLogger, job_name, user_overrides
+from litmlp.loggers import job_name, user_overrides
+from litmlp.tracking import MLFlowLogger
 
 log = logging.getLogger(__name__)
 # What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model

@@ -14,7 +14,6 @@ from omegaconf import DictConfig
 from litmlp.callbacks import RunRecord
 from litmlp.checkpoint import load_checkpoint
 from litmlp.errors import RunInterrupted, StopRequested
-from litmlp.loggers import close_runs
 from litmlp.tasks.build import (
     build_callbacks,
     build_datamodule,
@@ -28,6 +27,7 @@ from litmlp.tasks.build import (
 )
 from litmlp.tasks.checks import check_values
 from litmlp.tasks.results import early_stop_reason, load_weights, report_training
+from litmlp.tracking import close_runs
 
 log = logging.getLogger(__name__)
 
