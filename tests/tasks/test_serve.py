@@ -226,6 +226,12 @@ def test_concurrent_requests_are_batched_and_a_bad_one_spoils_no_other(shop, ser
             f"{MAX_ROWS + 1} rows in one request; at most {MAX_ROWS} (the server's max_rows)",
         ),
         ("[]", 400, "an empty array: no rows to predict"),
+        # 40 rows x (4 features + 1) x 64 bytes + 1 MiB
+        (
+            "[" + " " * 1_100_000 + "]",
+            413,
+            "the body is over 1061376 bytes, more than 40 rows (max_rows) take",
+        ),
         ("[1, 2]", 400, "rows[0]: a row is a JSON object keyed by feature name, not int"),
         (
             '{"age": 40,',

@@ -158,6 +158,9 @@ class RowCheck:
         self.app = app
         self.encoder = ColumnEncoder.from_state(encoder_state)
         self.max_rows = max_rows
+        # A body is read whole before it is parsed: one far larger than `max_rows` rows could be (64 bytes
+        # a cell, name and value) is refused, and not held in memory.
+        self.max_bytes = max_rows * (len(self.encoder.input_names) + 1) * 64 + 2**20
 
     async def __call__(
         self,
@@ -168,13 +171,24 @@ class RowCheck:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        chunks, more = [], True
-        while more:
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        size, received, chunks, more = int(declared) if declared.isdigit() else 0, 0, [], True
+        while more:  # past the limit, the rest is read and dropped: a client answered mid-send sees a reset
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            size = max(size, received)
+            if size <= self.max_bytes:
+                chunks.append(chunk)
             more = message.get("more_body", False)
+        if size > self.max_bytes:
+            too_large = (
+                f"the body is over {self.max_bytes} bytes, more than {self.max_rows} rows (max_rows) take"
+            )
+            await _answer(send, 413, {"error": too_large})
+            return
         try:
             features, single = parse_rows(b"".join(chunks), self.encoder, self.max_rows)
         except BadRequest as error:
