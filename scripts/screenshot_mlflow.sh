@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Renders a page of the MLflow UI to a PNG with headless Chromium (Debian's `chromium`), for the README.
+# HEIGHT: the window's height (1000); the README's was made with HEIGHT=1350.
 #   scripts/screenshot_mlflow.sh ROOT OUT.png [PAGE]
 # ROOT: the directory litmlp ran in (its logs/mlflow/mlflow.db is read); PAGE: the part of the URL after
 # '#/' (default: experiments/1, the first experiment's runs). The UI comes from `make mlflow-ui`'s
@@ -19,7 +20,4 @@ for _ in $(seq 120); do
   curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
   sleep 0.5
 done
-chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$(mktemp -d)" --hide-scrollbars --window-size=1600,${HEIGHT:-1000} \
-  --virtual-time-budget=40000 --screenshot="$out" "http://127.0.0.1:$port/#/$page"
+"$(dirname "$0")/headless_screenshot.sh" "http://127.0.0.1:$port/#/$page" "$out" 1600 "${HEIGHT:-1000}" 40000

@@ -16,7 +16,4 @@ for _ in $(seq 60); do
   curl -sf "http://127.0.0.1:$port/" >/dev/null && break
   sleep 0.5
 done
-chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$(mktemp -d)" --hide-scrollbars --window-size=1600,1100 \
-  --virtual-time-budget=15000 --screenshot="$out" "http://127.0.0.1:$port/#$page"
+"$(dirname "$0")/headless_screenshot.sh" "http://127.0.0.1:$port/#$page" "$out" 1600 1100 15000

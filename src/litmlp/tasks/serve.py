@@ -42,9 +42,9 @@ HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BadRequest(Exception):  # noqa: N818 (what the client sent, not an error of ours)
@@ -162,12 +162,7 @@ class RowCheck:
         # a cell, name and value) is refused, and not held in memory.
         self.max_bytes = max_rows * (len(self.encoder.input_names) + 1) * 64 + 2**20
 
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -231,12 +226,7 @@ class Errors:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -273,7 +263,7 @@ def _detail(body: bytes) -> str:
     return json.dumps(content)
 
 
-async def _answer(send: Callable[[Message], Awaitable[None]], status: int, content: dict[str, Any]) -> None:
+async def _answer(send: Send, status: int, content: dict[str, Any]) -> None:
     body = json.dumps(content).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
