@@ -50,7 +50,9 @@ def test_a_killed_run_continues_its_mlflow_run_beside_tensorboard(tmp_path):
     run = tmp_path / "run"
     run_id = json.loads((run / "mlflow.json").read_text())["run_id"]
     tracking = client(tmp_path)
-    assert tracking.get_run(run_id).info.status == "RUNNING"  # killed: nobody ended it
+    killed = tracking.get_run(run_id)
+    assert killed.info.status == "RUNNING"  # killed: nobody ended it
+    assert killed.data.params["model/optimizer/lr"] == "0.003"  # logged as the run started
     resumed = run_cli("train", f"resume={run}", TRUST, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((run / "mlflow.json").read_text())["run_id"] == run_id
@@ -61,7 +63,7 @@ def test_a_killed_run_continues_its_mlflow_run_beside_tensorboard(tmp_path):
     assert [r.info.run_id for r in runs] == [run_id]
     mlflow_run = runs[0]
     assert (mlflow_run.info.run_name, mlflow_run.info.status) == ("run", "FINISHED")
-    assert mlflow_run.data.tags["litmlp.run_dir"] == str(run)
+    assert mlflow_run.data.tags["litmlp.run_dir"] == str(run.resolve())
     # Its parameters are TensorBoard's HPARAMS
     hparams = yaml.safe_load((run / "tensorboard" / "hparams.yaml").read_text())
     assert "model/optimizer/lr" in hparams

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -97,6 +98,14 @@ class MLFlowLogger(LightningMLFlowLogger):
         self._run_dir = Path(save_dir)
         saved = _read_run_file(self._run_dir / self.RUN_FILE)
         self._continued = saved.get("tracking_uri") == tracking_uri and bool(saved.get("run_id"))
+        if saved.get("run_id") and not self._continued:
+            log.warning(
+                "%s: the run logged to MLflow run %s in %s; it now logs to a new run in %s",
+                self._run_dir / self.RUN_FILE,
+                saved["run_id"],
+                saved.get("tracking_uri"),
+                tracking_uri,
+            )
         with _locked(self._lock_file):  # MLflow's client creates the store's tables (a new SQLite file)
             super().__init__(
                 experiment_name=experiment_name,
@@ -107,7 +116,7 @@ class MLFlowLogger(LightningMLFlowLogger):
                 run_id=saved["run_id"] if self._continued else None,
                 tags={"litmlp.run_dir": str(self._run_dir.resolve())},
             )
-        self._logged_steps: dict[str, set[int]] = {}
+        self._logged: dict[str, dict[int, float]] = {}  # the continued run's points: key, step, value
         self._params: dict[str, str] = {}
 
     @property
@@ -126,6 +135,8 @@ class MLFlowLogger(LightningMLFlowLogger):
         with _locked(self._lock_file):
             if self._continued:
                 self._continue_run()
+            if self._run_id is None:
+                self._experiment_id = self._experiment_id or self._find_or_create_experiment()
             client = super().experiment
         if not self._continued:
             _write_run_file(
@@ -138,16 +149,39 @@ class MLFlowLogger(LightningMLFlowLogger):
             )
         return client
 
+    def _find_or_create_experiment(self) -> str:
+        """The experiment's id, made if need be; the jobs of a parallel sweep may race to make it (with a
+        tracking server the lock file is no shared lock): the loser finds the winner's."""
+        from mlflow.exceptions import MlflowException
+
+        for _ in range(2):
+            found = self._mlflow_client.get_experiment_by_name(self._experiment_name)
+            if found is not None and found.lifecycle_stage != "deleted":
+                return str(found.experiment_id)
+            try:
+                made = self._mlflow_client.create_experiment(
+                    self._experiment_name, artifact_location=self._artifact_location
+                )
+                return str(made)
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+        raise LitmlpError(f"MLflow experiment '{self._experiment_name}' exists but cannot be read or made")
+
     def _continue_run(self) -> None:
         from mlflow.exceptions import MlflowException
 
         try:
             run = self._mlflow_client.get_run(str(self._run_id))
+            gone = "deleted" if run.info.lifecycle_stage == "deleted" else ""
         except MlflowException:
+            run, gone = None, "not found"
+        if run is None or gone:
             log.warning(
-                "MLflow run %s (%s) is not in %s: this run logs to a new one",
+                "MLflow run %s (%s) is %s in %s: this run logs to a new one",
                 self._run_id,
                 self._run_dir / self.RUN_FILE,
+                gone,
                 self._tracking_uri,
             )
             self._run_id, self._continued = None, False
@@ -156,7 +190,7 @@ class MLFlowLogger(LightningMLFlowLogger):
         self._params = dict(run.data.params)
         for key in run.data.metrics:
             history = self._mlflow_client.get_metric_history(str(self._run_id), key)
-            self._logged_steps[key] = {point.step for point in history}
+            self._logged[key] = {point.step: point.value for point in history}
         log.info("Continuing MLflow run %s", self._run_id)
 
     @rank_zero_only
@@ -164,7 +198,8 @@ class MLFlowLogger(LightningMLFlowLogger):
         from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 
         _ = self.experiment
-        flat = {key: str(value) for key, value in _flatten_dict(_convert_params(params)).items()}
+        # As Lightning logs them: a value cut to its first 250 characters
+        flat = {key: str(value)[:250] for key, value in _flatten_dict(_convert_params(params)).items()}
         new = {key: value for key, value in flat.items() if key not in self._params}
         changed = {key: value for key, value in flat.items() if self._params.get(key, value) != value}
         if new:
@@ -175,11 +210,23 @@ class MLFlowLogger(LightningMLFlowLogger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """A point the continued run already holds, same key, step and value, is not logged again: the
+        stopped run logged it after its last checkpoint, and the resumed run repeats that step. (With
+        another value, from kernels that are not deterministic, both stay: MLflow cannot drop a point.)"""
         _ = self.experiment
         at = step or 0
-        metrics = {k: v for k, v in without_epoch(metrics).items() if at not in self._logged_steps.get(k, ())}
+        metrics = {
+            key: value
+            for key, value in without_epoch(metrics).items()
+            if self._logged.get(self._stored_key(key), {}).get(at) != float(value)
+        }
         if metrics:
             super().log_metrics(metrics, step)
+
+    def _stored_key(self, key: str) -> str:
+        """The key as Lightning's logger sends it to MLflow: prefixed, characters MLflow refuses removed."""
+        prefixed = f"{self._prefix}{self.LOGGER_JOIN_CHAR}{key}" if self._prefix else key
+        return re.sub("[^a-zA-Z0-9_/. -]+", "", prefixed)
 
     @rank_zero_only
     def log_run_files(self, files: Mapping[str, str | Path]) -> None:
@@ -263,7 +310,13 @@ class WandbLogger(LightningWandbLogger):
 
 def close_runs(loggers: list[Logger], status: str) -> None:
     """End the tracking runs (MLflow, W&B) of a job once everything was logged: `status` is 'success',
-    'failed' or 'interrupted'."""
+    'failed' or 'interrupted'. A tracker that cannot be reached then (a server gone) is a warning: the
+    run's own files are written, and an error of the run itself must not be replaced by this one."""
     for logger in loggers:
         if isinstance(logger, (MLFlowLogger, WandbLogger)):
-            logger.close(status)
+            try:
+                logger.close(status)
+            except Exception as error:
+                log.warning(
+                    "could not end the %s run: %s: %s", type(logger).__name__, type(error).__name__, error
+                )

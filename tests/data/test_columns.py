@@ -131,6 +131,8 @@ def test_the_datamodule_encodes_held_out_files_with_the_training_encoding(tmp_pa
         ("-3.00", "-3"),
         ("2.50", "2.5"),
         ("1e3", "1000"),
+        ("1e16", "10000000000000000"),  # repr() writes it 1e+16: once an endless recursion
+        ("-2.5e17", "-250000000000000000"),
         ("9007199254740993", "9007199254740993"),
         ("red", "red"),
         (" 0x1", " 0x1"),

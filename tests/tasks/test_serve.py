@@ -47,7 +47,7 @@ def post(url: str, body: bytes | str) -> tuple[int, Any]:
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
         self.process, self.port = process, port
         self.url = f"http://127.0.0.1:{port}"
 
@@ -57,18 +57,18 @@ class Server:
 
 def start(cwd: Path, *args: str) -> Server:
     port = free_port()
-    process = subprocess.Popen(
-        cli_command("serve", f"port={port}", *args),
-        cwd=cwd,
-        env=cli_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with (cwd / "serve.out").open("w") as out, (cwd / "serve.err").open("w") as err:  # never a full pipe
+        process = subprocess.Popen(
+            cli_command("serve", f"port={port}", *args),
+            cwd=cwd,
+            env=cli_environment(),
+            stdout=out,
+            stderr=err,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the server ended: {process.communicate()[1][-3000:]}")
+            raise AssertionError(f"the server ended: {(cwd / 'serve.err').read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
                 if response.status == 200:
@@ -107,9 +107,10 @@ def server(shop: Path) -> Iterator[Server]:
     running = start(shop, "ckpt_path=run/checkpoints/last.ckpt", f"max_rows={MAX_ROWS}", "batch_timeout=0.05")
     yield running
     running.process.send_signal(signal.SIGTERM)
-    _, stderr = running.process.communicate(timeout=60)
+    running.process.wait(timeout=60)
+    stderr = (shop / "serve.err").read_text()
     assert running.process.returncode == 0, stderr[-3000:]
-    assert stderr.strip().splitlines()[-1] == "litmlp serve: stopped by SIGTERM"
+    assert "litmlp serve: stopped by SIGTERM" in stderr.splitlines()
 
 
 def json_rows(path: Path) -> list[dict[str, Any]]:
@@ -226,6 +227,11 @@ def test_concurrent_requests_are_batched_and_a_bad_one_spoils_no_other(shop, ser
             f"{MAX_ROWS + 1} rows in one request; at most {MAX_ROWS} (the server's max_rows)",
         ),
         ("[]", 400, "an empty array: no rows to predict"),
+        (
+            "[" * 100_000 + "]" * 100_000,
+            400,
+            "the body nests JSON arrays or objects too deeply; a row is one flat object",
+        ),
         # 40 rows x (4 features + 1) x 64 bytes + 1 MiB
         (
             "[" + " " * 1_100_000 + "]",
@@ -256,6 +262,10 @@ def test_other_paths_answer_in_the_same_shape(server):
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{server.url}/nothing", timeout=10)
     assert (missing.value.code, json.loads(missing.value.read())) == (404, {"error": "Not Found"})
+    with pytest.raises(urllib.error.HTTPError) as wrong_method:
+        urllib.request.urlopen(f"{server.url}/predict", timeout=10)  # a GET
+    assert (wrong_method.value.code, wrong_method.value.headers["Allow"]) == (405, "POST")
+    assert json.loads(wrong_method.value.read()) == {"error": "Method Not Allowed"}
 
 
 def test_a_host_litserve_cannot_bind_is_refused_before_anything_starts(shop):
@@ -274,12 +284,12 @@ STRICT = ColumnEncoder([Column("size"), Column("kind", categories=["a", "b"])], 
     [
         (
             {"size": None, "kind": "a"},
-            "feature 'size' is null: the model was trained with data.missing=error and "
+            "feature 'size' has no value: the model was trained with data.missing=error and "
             "takes no missing value",
         ),
         (
             [{"size": 1, "kind": "a"}, {"size": 2, "kind": None}],
-            "rows[1]: feature 'kind' is null: the model was "
+            "rows[1]: feature 'kind' has no value: the model was "
             "trained with data.missing=error and takes no missing value",
         ),
         (
@@ -302,11 +312,20 @@ def test_rows_a_model_trained_without_missing_values_refuses(payload, error):
 
 
 def test_rows_are_encoded_as_a_file_is():
-    features, single = encode_rows(
-        [{"size": 3, "kind": "b"}, {"size": 2.5, "kind": "c", "extra": 1}], STRICT, 10
-    )
+    rows = [{"size": 3, "kind": "b"}, {"size": 2.5, "kind": "c", "extra": 1}, {"size": 1, "kind": " b "}]
+    features, single = encode_rows(rows, STRICT, 10)
     assert not single
-    assert features.tolist() == [[3.0, 0.0, 1.0], [2.5, 0.0, 0.0]]  # an unseen category: all zeros
+    # an unseen category: all zeros; a text stripped, as a file's cell
+    assert features.tolist() == [[3.0, 0.0, 1.0], [2.5, 0.0, 0.0], [1.0, 0.0, 1.0]]
+    features, _ = encode_rows({"size": 1, "kind": 1e16}, STRICT, 10)  # once an endless recursion
+    assert features.tolist() == [[1.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("text", ["", "NA", "null", " NaN "])
+def test_a_category_written_as_missing_is_missing_as_in_a_file(text):
+    with pytest.raises(BadRequest) as refused:
+        encode_rows({"size": 1, "kind": text}, STRICT, 10)
+    assert str(refused.value).startswith("feature 'kind' has no value")
 
 
 def test_a_port_in_use_is_one_line_before_anything_starts(shop):

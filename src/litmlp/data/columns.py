@@ -106,7 +106,8 @@ def category_text(value: str) -> str:
         return f"-{digits}" if value.startswith("-") and digits != "0" else digits
     number = _number(value)
     if number is not None and math.isfinite(number):
-        return category_text(repr(number)) if number == int(number) else repr(number)
+        # A whole number is its integer's digits: repr(1e16) is '1e+16', which would come back here.
+        return category_text(str(int(number))) if number == int(number) else repr(number)
     return value
 
 

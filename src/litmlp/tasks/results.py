@@ -24,7 +24,7 @@ from litmlp.errors import LitmlpError
 from litmlp.files import replacing
 from litmlp.layout import METRICS_FILE
 from litmlp.loggers import job_name, user_overrides
-from litmlp.tracking import MLFlowLogger
+from litmlp.tracking import MLFlowLogger, WandbLogger
 
 log = logging.getLogger(__name__)
 # What makes up a run's hyper-parameters in TensorBoard's HPARAMS tab: the seed, the data and model
@@ -191,6 +191,15 @@ def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
     for key in NOT_HPARAMS:
         flat.pop(key, None)
     return flat
+
+
+def log_tracker_params(loggers: list[Logger], config: Mapping[str, Any]) -> None:
+    """MLflow and W&B get the run's parameters as it starts too: a running, failed or killed run of a sweep
+    can be compared with the others."""
+    params = first_the_overridden(flat_hparams(config), user_overrides())
+    for logger in loggers:
+        if isinstance(logger, (MLFlowLogger, WandbLogger)):
+            logger.log_hyperparams(params)
 
 
 def log_hparams(

@@ -18,6 +18,7 @@ only allow-listed targets), in this process before the server starts and in each
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -32,13 +33,17 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from litmlp.data.columns import FLOAT32_MAX, Cells, ColumnEncoder
+from litmlp.data.columns import FLOAT32_MAX, MISSING_TEXT, Cells, ColumnEncoder
 from litmlp.errors import LitmlpError, StopRequested, UsageError
 from litmlp.tasks.trained_model import load_trained_model
 
 log = logging.getLogger(__name__)
 PATH = "/predict"
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
+DRAIN_FACTOR = 8
+# Bodies up to this size (a few dozen rows) are parsed in the event loop: a thread costs more than that.
+IN_LOOP_BYTES = 64 * 1024
+REPLACED_HEADERS = (b"content-type", b"content-length", b"content-encoding")
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,6 +68,10 @@ def parse_rows(body: bytes, encoder: ColumnEncoder, max_rows: int) -> tuple[np.n
         payload = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest(
+            "the body nests JSON arrays or objects too deeply; a row is one flat object"
+        ) from None
     return encode_rows(payload, encoder, max_rows)
 
 
@@ -102,7 +111,7 @@ def encode_rows(payload: Any, encoder: ColumnEncoder, max_rows: int) -> tuple[np
         missing = np.flatnonzero(cells[name].missing())
         if missing.size and encoder.missing == "error":
             raise BadRequest(
-                f"{_where(single, int(missing[0]))}feature '{name}' is null: the model was trained with "
+                f"{_where(single, int(missing[0]))}feature '{name}' has no value: the model was trained with "
                 "data.missing=error and takes no missing value"
             )
     try:
@@ -142,8 +151,9 @@ def _cell(row: Any, index: int, single: bool, name: str, numeric: bool, encoder:
     ):
         kind = "a number" if numeric else "a category (text or number)"
         raise BadRequest(f"{where}feature '{name}': {_shown(value)} is not {kind}")
-    if not numeric:
-        return str(value)
+    if not numeric:  # as `litmlp predict` reads a file's cell: stripped, 'NA', '' and the like missing
+        text = str(value).strip()
+        return None if text in MISSING_TEXT else text
     try:
         return float(value)
     except OverflowError:  # an integer beyond any float
@@ -168,7 +178,9 @@ class RowCheck:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         size, received, chunks, more = int(declared) if declared.isdigit() else 0, 0, [], True
-        while more:  # past the limit, the rest is read and dropped: a client answered mid-send sees a reset
+        # Past the limit the rest is read and dropped (a client answered mid-send sees a reset), up to
+        # DRAIN_FACTOR times the limit; beyond that the connection is closed.
+        while more and received <= DRAIN_FACTOR * self.max_bytes:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
@@ -182,12 +194,20 @@ class RowCheck:
             too_large = (
                 f"the body is over {self.max_bytes} bytes, more than {self.max_rows} rows (max_rows) take"
             )
-            await _answer(send, 413, {"error": too_large})
+            await _answer(send, 413, {"error": too_large}, close=more)
             return
+        body = b"".join(chunks)
         try:
-            features, single = parse_rows(b"".join(chunks), self.encoder, self.max_rows)
+            if len(body) < IN_LOOP_BYTES:
+                features, single = parse_rows(body, self.encoder, self.max_rows)
+            else:  # a large body is parsed in a thread: the server's other requests go on meanwhile
+                features, single = await asyncio.to_thread(parse_rows, body, self.encoder, self.max_rows)
         except BadRequest as error:
             await _answer(send, error.status, {"error": str(error)})
+            return
+        except Exception as error:  # a bug of ours: still one line, and in the server's log
+            log.exception("could not read a request")
+            await _answer(send, 500, {"error": f"internal error: {type(error).__name__}: {error}"})
             return
         # The workers get the encoded rows (float32 bytes), as JSON: LitServe parses a body as JSON.
         body = json.dumps(
@@ -245,7 +265,8 @@ class Errors:
                     held.append(message)
                     return
                 body = b"".join(m.get("body", b"") for m in held[1:]) + message.get("body", b"")
-                await _answer(send, status, {"error": _detail(body)})
+                kept = [(k, v) for k, v in held[0].get("headers", []) if k.lower() not in REPLACED_HEADERS]
+                await _answer(send, status, {"error": _detail(body)}, headers=kept)  # Allow, Retry-After...
                 return
             await send(message)
 
@@ -263,9 +284,20 @@ def _detail(body: bytes) -> str:
     return json.dumps(content)
 
 
-async def _answer(send: Send, status: int, content: dict[str, Any]) -> None:
+async def _answer(
+    send: Send,
+    status: int,
+    content: dict[str, Any],
+    headers: list[tuple[bytes, bytes]] | None = None,
+    close: bool = False,
+) -> None:
     body = json.dumps(content).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [
+        *(headers or []),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *([(b"connection", b"close")] if close else []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -356,9 +388,13 @@ def _stop_on_signals(server: Any) -> list[str]:
     stopped: list[str] = []
 
     def stop(signum: int, frame: Any) -> None:
-        if not stopped:
-            stopped.append(signal.Signals(signum).name)
-            threading.Thread(target=server._shutdown_event.set, daemon=True).start()
+        if stopped:
+            return
+        stopped.append(signal.Signals(signum).name)
+        event = server._shutdown_event  # LitServe's (private): made when the server starts
+        if event is None:  # nothing started yet
+            raise StopRequested(stopped[0])
+        threading.Thread(target=event.set, daemon=True).start()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(signum) is not signal.SIG_IGN:

@@ -26,7 +26,7 @@ from litmlp.tasks.build import (
     with_data_choices,
 )
 from litmlp.tasks.checks import check_values
-from litmlp.tasks.results import early_stop_reason, load_weights, report_training
+from litmlp.tasks.results import early_stop_reason, load_weights, log_tracker_params, report_training
 from litmlp.tracking import close_runs
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def _fit_and_test(
     net = getattr(model, "net", None)
     name = type(model).__name__ + (f"({type(net).__name__})" if isinstance(net, torch.nn.Module) else "")
     log.info("Training %s on %s in %s", name, type(datamodule).__name__, cfg.paths.output_dir)
+    log_tracker_params(trainer.loggers, config)
     # weights_only=True: checkpoints are read as tensors and plain containers, never as pickled code.
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.fit_ckpt_path, weights_only=True)
     stopped_early = early_stop_reason(trainer)
