@@ -36,49 +36,29 @@ def mlflow_history(tracking: Any, run_id: str) -> dict[str, list[tuple[int, floa
     return {key: sorted((m.step, m.value) for m in tracking.get_metric_history(run_id, key)) for key in keys}
 
 
-def test_a_killed_run_continues_its_mlflow_run_beside_tensorboard(tmp_path):
-    loggers = "logger=[tensorboard,mlflow]"
-    first = run_cli(
-        "train",
-        *RUN,
-        loggers,
-        *interrupt(2 * STEPS_PER_EPOCH, "epoch_start"),
-        "hydra.run.dir=run",
-        cwd=tmp_path,
-    )
-    assert first.returncode != 0
-    run = tmp_path / "run"
-    run_id = json.loads((run / "mlflow.json").read_text())["run_id"]
+def assert_mlflow_holds(tmp_path: Path, run: Path, run_id: str, epochs: int) -> None:
+    """One MLflow run, named after the run directory, finished, in the experiment named after the command,
+    holding the run's HPARAMS as parameters, its TensorBoard scalars as metrics, each point once, and
+    `metrics.json` and the best checkpoint as artifacts."""
     tracking = client(tmp_path)
-    killed = tracking.get_run(run_id)
-    assert killed.info.status == "RUNNING"  # killed: nobody ended it
-    assert killed.data.params["model/optimizer/lr"] == "0.003"  # logged as the run started
-    resumed = run_cli("train", f"resume={run}", TRUST, cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads((run / "mlflow.json").read_text())["run_id"] == run_id
-
-    # One MLflow run, named after the run directory, finished, in the experiment named after the command
     experiment = tracking.get_experiment_by_name("train")
     runs = tracking.search_runs([experiment.experiment_id])
     assert [r.info.run_id for r in runs] == [run_id]
     mlflow_run = runs[0]
     assert (mlflow_run.info.run_name, mlflow_run.info.status) == ("run", "FINISHED")
     assert mlflow_run.data.tags["litmlp.run_dir"] == str(run.resolve())
-    # Its parameters are TensorBoard's HPARAMS
     hparams = yaml.safe_load((run / "tensorboard" / "hparams.yaml").read_text())
     assert "model/optimizer/lr" in hparams
     assert mlflow_run.data.params == {key: str(value) for key, value in hparams.items()}
-    # Its metrics are TensorBoard's scalars, each point once: none lost, none logged twice by the resume
     scalars = tensorboard_scalars(run)
     history = mlflow_history(tracking, run_id)
-    assert [step for step, _ in history["val/acc"]] == EPOCH_ENDS
+    assert [step for step, _ in history["val/acc"]] == EPOCH_ENDS[:epochs]
     assert set(history) == set(scalars)
     for tag, points in scalars.items():
         assert [step for step, _ in history[tag]] == [step for step, _ in points], tag
         assert [value for _, value in history[tag]] == pytest.approx([v for _, v in points], rel=1e-6), tag
     summary = json.loads((run / "metrics.json").read_text())
     assert mlflow_run.data.metrics["test/acc"] == pytest.approx(summary["test"]["test/acc"])
-    # Its artifacts: metrics.json and the best checkpoint, byte for byte
     best = Path(summary["best_checkpoint"])
     local = Path(
         mlflow.artifacts.download_artifacts(
@@ -87,6 +67,37 @@ def test_a_killed_run_continues_its_mlflow_run_beside_tensorboard(tmp_path):
     )
     assert (local / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
     assert (local / "checkpoints" / best.name).read_bytes() == best.read_bytes()
+
+
+def test_a_run_holds_its_hparams_scalars_and_files_in_mlflow(tmp_path):
+    two_epochs = [o for o in RUN if not o.startswith("trainer.max_epochs=")] + ["trainer.max_epochs=2"]
+    result = run_cli("train", *two_epochs, "logger=[tensorboard,mlflow]", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    assert_mlflow_holds(tmp_path, run, json.loads((run / "mlflow.json").read_text())["run_id"], epochs=2)
+
+
+@pytest.mark.slow
+def test_a_killed_run_continues_its_mlflow_run_beside_tensorboard(tmp_path):
+    first = run_cli(
+        "train",
+        *RUN,
+        "logger=[tensorboard,mlflow]",
+        *interrupt(2 * STEPS_PER_EPOCH, "epoch_start"),
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert first.returncode != 0
+    run = tmp_path / "run"
+    run_id = json.loads((run / "mlflow.json").read_text())["run_id"]
+    killed = client(tmp_path).get_run(run_id)
+    assert killed.info.status == "RUNNING"  # killed: nobody ended it
+    assert killed.data.params["model/optimizer/lr"] == "0.003"  # logged as the run started
+    resumed = run_cli("train", f"resume={run}", TRUST, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run / "mlflow.json").read_text())["run_id"] == run_id
+    # The same run, every point once: none lost, none logged twice by the resume
+    assert_mlflow_holds(tmp_path, run, run_id, epochs=4)
 
 
 @pytest.mark.slow
