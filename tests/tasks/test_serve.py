@@ -156,6 +156,10 @@ def test_answers_are_predicts_for_one_row_and_for_a_batch(shop, server):
     status, answer = server.predict(rows)
     assert status == 200
     same(answer, expected)
+    padded = json.dumps(rows) + " " * 300_000  # over 256 KiB: parsed off the event loop, same answers
+    status, answer = post(f"{server.url}/predict", padded)
+    assert status == 200
+    same(answer, expected)
     status, answer = server.predict(rows[0])  # one object: one answer, not a list
     assert status == 200
     same([answer], expected[:1])
