@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from litmlp.data.columns import Column, ColumnEncoder
-from litmlp.tasks.serve import BadRequest, encode_rows
+from litmlp.tasks.serve_http import BadRequest, encode_rows
 from tests.conftest import cli_command, cli_environment, run_cli
 from tests.helpers.tables import write_shop
 

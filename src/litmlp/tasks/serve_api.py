@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 from starlette.responses import Response
 
-from litmlp.tasks.serve import PATH, decode_features
+from litmlp.tasks.serve_http import PATH, decode_features
 from litmlp.tasks.trained_model import load_trained_model
 
 Request = tuple[np.ndarray, bool]  # a request's encoded rows, and whether it sent one object
