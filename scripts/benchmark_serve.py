@@ -1,6 +1,6 @@
 """Load on `litmlp serve`, over loopback: requests/s and p50/p99 latency for single rows and for batches of
-rows, with LitServe's dynamic batching on (the default, `max_batch_size=64`) and off (`max_batch_size=1`),
-both measured in this one run against the same checkpoint.
+rows, with LitServe's dynamic batching on (the default, `max_batch_size=64`) and off (`max_batch_size=1`):
+two servers of the same checkpoint, running at once and loaded in turns, round by round.
 
     python scripts/benchmark_serve.py [--ckpt-path PATH] [--requests 1500] [--seconds 15]
         [--concurrency 8] [--batch-rows 64] [--json out.json]
@@ -117,14 +117,19 @@ def load(port: int, body: bytes, requests: int, seconds: float, concurrency: int
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
-    ordered = sorted(latencies)
+    return {"latencies": latencies, "errors": errors, "wall_s": wall}
+
+
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Requests/s: the median over the rounds; latencies: pooled over them."""
+    ordered = sorted(latency for part in rounds for latency in part["latencies"])
     return {
-        "requests": len(latencies),
-        "errors": errors,
-        "wall_s": wall,
-        "requests_per_s": len(latencies) / wall,
+        "requests": len(ordered),
+        "errors": sum(part["errors"] for part in rounds),
+        "requests_per_s": statistics.median(len(part["latencies"]) / part["wall_s"] for part in rounds),
         "p50_ms": 1000 * statistics.median(ordered),
         "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "rounds_requests_per_s": [len(part["latencies"]) / part["wall_s"] for part in rounds],
     }
 
 
@@ -137,34 +142,46 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch-rows", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5, help="turns each server takes, per request shape")
     parser.add_argument("--json", type=Path)
     parser.add_argument("overrides", nargs="*", help="litmlp serve settings for both servers (key=value)")
     args = parser.parse_args()
 
     results: dict[str, dict[str, Any]] = {}
+    variants = {"on": (), "off": ("max_batch_size=1",)}
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         ckpt_path = args.ckpt_path.resolve() if args.ckpt_path else train(directory)
-        for batching, overrides in (("on", ()), ("off", ("max_batch_size=1",))):
-            process, port = start_server(ckpt_path, directory, *args.overrides, *overrides)
-            try:
-                names = features(port)
-                row = {name: 0.1 * i for i, name in enumerate(names)}
-                bodies = {
-                    "1 row": json.dumps(row).encode(),
-                    f"{args.batch_rows} rows": json.dumps([row] * args.batch_rows).encode(),
-                }
+        # Both servers run at once and take turns, round by round: the machine's drift hits both alike.
+        servers = {
+            name: start_server(ckpt_path, directory, *args.overrides, *extra)
+            for name, extra in variants.items()
+        }
+        try:
+            names = features(servers["on"][1])
+            row = {name: 0.1 * i for i, name in enumerate(names)}
+            bodies = {
+                "1 row": json.dumps(row).encode(),
+                f"{args.batch_rows} rows": json.dumps([row] * args.batch_rows).encode(),
+            }
+            for _, port in servers.values():
                 load(port, bodies["1 row"], 50, 5.0, args.concurrency)  # warm-up
-                for shape, body in bodies.items():
-                    results[f"{shape}, batching {batching}"] = load(
-                        port, body, args.requests, args.seconds, args.concurrency
-                    )
-            finally:
+            per_round = (max(1, args.requests // args.rounds), args.seconds / args.rounds)
+            for shape, body in bodies.items():
+                parts: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+                for _ in range(args.rounds):
+                    for name, (_, port) in servers.items():
+                        parts[name].append(load(port, body, *per_round, args.concurrency))
+                for name in variants:
+                    results[f"{shape}, batching {name}"] = summary(parts[name])
+        finally:
+            for process, _ in servers.values():
                 stop_server(process)
 
     print(
         f"litmlp serve on 127.0.0.1, {args.concurrency} concurrent clients, at most {args.requests} requests "
-        f"or {args.seconds:g} s each ({os.cpu_count()} CPUs, clients included)"
+        f"or {args.seconds:g} s a line in {args.rounds} alternating rounds; req/s the median round "
+        f"({os.cpu_count()} CPUs, clients included)"
     )
     print(f"{'request':<26}{'requests':>9}{'req/s':>9}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}")
     for name, result in results.items():
@@ -177,6 +194,12 @@ def main() -> None:
     for shape in ("1 row", f"{args.batch_rows} rows"):
         on, off = results[f"{shape}, batching on"], results[f"{shape}, batching off"]
         print(f"{shape}: batching on/off requests/s {on['requests_per_s'] / off['requests_per_s']:.2f}x")
+    print(
+        "rounds, req/s:",
+        "; ".join(
+            f"{k}: " + ", ".join(f"{v:.0f}" for v in r["rounds_requests_per_s"]) for k, r in results.items()
+        ),
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

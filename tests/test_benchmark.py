@@ -78,3 +78,26 @@ def test_default_training_on_a_small_public_table_is_within_3_points_of_scikit_l
     assert (iris["rows"], iris["classes"]) == (150, 3)
     assert iris["gap"] <= 0.03, iris
     assert "largest gap" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_serving_benchmark_loads_both_servers_and_writes_its_json(tmp_path):
+    pytest.importorskip("litserve")
+    out = tmp_path / "serve.json"
+    tiny = ["--requests", "40", "--seconds", "10", "--rounds", "2", "--concurrency", "4", "--batch-rows", "8"]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "benchmark_serve.py"), *tiny, "--json", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert set(results) == {f"{rows}, batching {b}" for rows in ("1 row", "8 rows") for b in ("on", "off")}
+    for line in results.values():
+        assert (line["requests"], line["errors"]) == (40, 0)  # every request answered 200
+        assert len(line["rounds_requests_per_s"]) == 2
+        assert line["p50_ms"] <= line["p99_ms"]
+    assert "1 row: batching on/off requests/s" in result.stdout
