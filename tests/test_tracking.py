@@ -195,3 +195,26 @@ def test_the_jobs_of_a_parallel_sweep_share_a_new_mlflow_store(tmp_path):
     assert sorted((r.data.params["seed"], r.info.status) for r in runs) == [
         (str(seed), "FINISHED") for seed in range(4)
     ]
+
+
+@pytest.mark.slow
+def test_an_optuna_search_logs_to_the_experiment_of_its_study(tmp_path):
+    """A study goes on over several invocations, each in a sweep directory of its own: its runs gather in
+    one experiment, named after the study."""
+    search = [
+        "train",
+        "-m",
+        "hparams_search=mlp_optuna",
+        "logger=mlflow",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "data.num_samples=600",
+        "callbacks.rich_progress_bar=null",
+    ]
+    for trials in (1, 2):  # the second invocation continues the study with one more trial
+        result = run_cli(*search, f"hydra.sweeper.n_trials={trials}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    tracking = client(tmp_path)
+    runs = tracking.search_runs([tracking.get_experiment_by_name("mlp_optuna").experiment_id])
+    assert sorted(r.info.run_name.split(" ")[0] for r in runs) == ["#0", "#1"]
+    assert {r.info.status for r in runs} == {"FINISHED"}

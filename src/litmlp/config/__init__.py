@@ -27,14 +27,16 @@ def run_id() -> str:
 
 
 def sweep_name(default: str | None = None) -> str | None:
-    """The name of the sweep this job belongs to (its directory's: the start time, or an Optuna search's
-    study name); `default` outside a sweep."""
+    """The name of the sweep this job belongs to: an Optuna search's study name (a study goes on over
+    several invocations, each with a sweep directory of its own), else its directory's name; `default`
+    outside a sweep."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        return Path(HydraConfig.get().sweep.dir).name
-    return default
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return default
+    study = HydraConfig.get().sweeper.get("study_name")
+    return str(study) if study else Path(HydraConfig.get().sweep.dir).name
 
 
 def register() -> None:
