@@ -10,7 +10,6 @@ import fcntl
 import importlib.util
 import json
 import logging
-import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping
@@ -88,9 +87,7 @@ class MLFlowLogger(LightningMLFlowLogger):
         prefix: str = "",
     ) -> None:
         _require("mlflow", "mlflow", "mlflow")
-        tracking_uri = (
-            tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{save_dir}/mlflow.db"
-        )
+        tracking_uri = tracking_uri or f"sqlite:///{save_dir}/mlflow.db"  # conf/logger/mlflow.yaml sets it
         self._store = _sqlite_path(tracking_uri)
         if self._store is not None:
             self._store.parent.mkdir(parents=True, exist_ok=True)
@@ -215,11 +212,10 @@ class MLFlowLogger(LightningMLFlowLogger):
         another value, from kernels that are not deterministic, both stay: MLflow cannot drop a point.)"""
         _ = self.experiment
         at = step or 0
-        metrics = {
-            key: value
-            for key, value in without_epoch(metrics).items()
-            if self._logged.get(self._stored_key(key), {}).get(at) != float(value)
-        }
+        metrics = without_epoch(metrics)
+        if self._logged:  # a continued run
+            logged = self._logged
+            metrics = {k: v for k, v in metrics.items() if logged.get(self._stored_key(k), {}).get(at) != v}
         if metrics:
             super().log_metrics(metrics, step)
 

@@ -193,10 +193,15 @@ def flat_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def run_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's hyper-parameters as every logger gets them: those the command line set first."""
+    return first_the_overridden(flat_hparams(config), user_overrides())
+
+
 def log_tracker_params(loggers: list[Logger], config: Mapping[str, Any]) -> None:
     """MLflow and W&B get the run's parameters as it starts too: a running, failed or killed run of a sweep
     can be compared with the others."""
-    params = first_the_overridden(flat_hparams(config), user_overrides())
+    params = run_params(config)
     for logger in loggers:
         if isinstance(logger, (MLFlowLogger, WandbLogger)):
             logger.log_hyperparams(params)
@@ -213,8 +218,7 @@ def log_hparams(
     copies; MLflow shows them too (a metric's last value); other loggers (CSV, W&B) get the final values as
     `hp/<stage>_<metric>`, at the run's last `step`."""
     finite = {name: value for name, value in metrics.items() if math.isfinite(value)}
-    overrides = user_overrides()
-    params = first_the_overridden(flat_hparams(config), overrides)
+    params = run_params(config)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             _write_tensorboard_hparams(logger, params, finite, job_name(config["paths"]["output_dir"]))
