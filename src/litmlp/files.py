@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,11 @@ def replacing(path: Path, *, durable: bool = False) -> Iterator[Path]:
         raise OSError(full.errno, full.strerror, str(path)) from error
     finally:
         partial.unlink(missing_ok=True)
+
+
+def is_partial(path: Path) -> bool:
+    """Whether `path` is one of `replacing`'s temporary files (left behind when its process was killed)."""
+    return re.fullmatch(r"\..+\.\d+\.partial(\.[^.]*)?", path.name) is not None
 
 
 def no_space(error: BaseException) -> OSError | None:

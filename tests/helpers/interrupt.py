@@ -29,6 +29,7 @@ class Interrupt(pl.Callback):
         self.signal_name = signal_name
         self.marker = Path(marker)
         self.rank = rank  # in a distributed run, only this rank is signalled
+        self.saves_at_step: dict[int, int] = {}
 
     def _due(self, trainer: pl.Trainer, hook: str) -> bool:
         if hook != self.hook or trainer.global_step != self.step or trainer.global_rank != self.rank:
@@ -67,7 +68,12 @@ class Interrupt(pl.Callback):
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict
     ) -> None:
-        if self._due(trainer, "checkpoint_write"):
+        # "checkpoint_write": the step's first checkpoint; "second_checkpoint_write": its second (at an
+        # epoch's end, the best checkpoint is written first, then the resume checkpoint).
+        nth = self.saves_at_step[trainer.global_step] = self.saves_at_step.get(trainer.global_step, 0) + 1
+        if self._due(
+            trainer, "checkpoint_write" if nth == 1 else "second_checkpoint_write" if nth == 2 else ""
+        ):
             checkpoint["zz_kill_while_writing"] = _KillWhenPickled()
 
 

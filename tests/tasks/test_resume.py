@@ -88,6 +88,11 @@ def assert_same_run(run: Path, reference: Path, steps: int = 4 * STEPS_PER_EPOCH
     assert final["val"] == reference_final["val"]
     assert final["global_step"] == reference_final["global_step"] == steps
     assert Path(final["best_checkpoint"]).name == Path(reference_final["best_checkpoint"]).name
+    # The same files: none left over from the stopped run (a best checkpoint written after the resume
+    # checkpoint, a write cut short).
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
+        p.name for p in (reference / "checkpoints").iterdir()
+    )
     # Every TensorBoard tag holds the uninterrupted run's points: same steps, same values, none lost.
     assert scalars(run) == scalars(reference)
 
@@ -109,6 +114,9 @@ def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(resumed_mid_ep
         pytest.param(2 * STEPS_PER_EPOCH, "batch_end", marks=pytest.mark.slow),  # an epoch's last step
         pytest.param(10, "batch_start", marks=pytest.mark.slow),  # the step right after a checkpoint (9)
         pytest.param(STEPS_PER_EPOCH, "validation_end", marks=pytest.mark.slow),  # before the epoch-end save
+        # While writing the epoch-end checkpoint, after the epoch's best one (epoch_000.ckpt): the resumed
+        # run repeats from step 9 and writes that best checkpoint again, under the same name.
+        pytest.param(STEPS_PER_EPOCH, "second_checkpoint_write", marks=pytest.mark.slow),
         pytest.param(
             2 * STEPS_PER_EPOCH, "epoch_start", marks=pytest.mark.slow
         ),  # just after an epoch-end save

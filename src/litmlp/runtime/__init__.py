@@ -114,6 +114,10 @@ def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any
         log.info(
             "Dropped %d TensorBoard events and %d CSV rows logged after the checkpoint", dropped, dropped_rows
         )
+    if process_rank() == 0:
+        for path in resume.stale_checkpoints:  # the resumed run writes them again, under the same names
+            path.unlink(missing_ok=True)
+            log.info("Removed %s, written after the resume checkpoint", path)
     log.info("Resuming %s from %s", resume.run_dir, resume.config.fit_ckpt_path)
     return resume.config
 

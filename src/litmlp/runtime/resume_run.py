@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litmlp.errors import LitmlpError, UsageError
-from litmlp.layout import LAST_CHECKPOINT, METRICS_FILE
+from litmlp.layout import CHECKPOINT_DIR, LAST_CHECKPOINT, METRICS_FILE
 
 # Budgets, display and trust only: anything else would make the continued run differ from the one that
 # stopped.
@@ -192,6 +192,40 @@ class Resume:
     repeats_from_step: int  # the first logging step the resumed run writes (litmlp.runtime.resume)
     csv_rows: dict[str, int]  # rows of each CSV logger file at the save
     finished: dict[str, Any] | None  # the run's final metrics when there is nothing left to train
+    stale_checkpoints: list[Path]  # written after the resume checkpoint (stale_checkpoints)
+
+
+def stale_checkpoints(checkpoint: dict[str, Any], run_dir: Path) -> list[Path]:
+    """The run's checkpoint files the resumed run would not know of: a ModelCheckpoint's files written
+    after the resume checkpoint was saved, and the temporary files of writes a kill cut short.
+
+    A run stopped between writing an epoch's best checkpoint and its resume checkpoint (a kill, a full
+    disk) resumes from an earlier step; the resumed run writes that best checkpoint again. Left in place,
+    the old file would make Lightning save the new one as `epoch_000-v1.ckpt`, and it would never be
+    removed as a worse top-k file. Only files inside the run directory are considered: a ModelCheckpoint
+    whose dirpath is shared with other runs keeps them all.
+    """
+    from litmlp.files import is_partial
+    from litmlp.runtime.resume import SAVED_AT_KEY
+
+    saved_at = checkpoint.get(SAVED_AT_KEY)
+    root = run_dir.resolve()
+    stale, folders = [], {root / CHECKPOINT_DIR}
+    for state in checkpoint.get("callbacks", {}).values():
+        if not isinstance(state, dict) or not {"dirpath", "best_k_models"} <= state.keys():
+            continue  # not a ModelCheckpoint's state
+        folder = Path(state["dirpath"]).resolve()
+        if not folder.is_relative_to(root) or not folder.is_dir():
+            continue
+        folders.add(folder)
+        known = {state.get(key) for key in ("best_model_path", "last_model_path", "kth_best_model_path")}
+        known = {Path(path).resolve() for path in (*known, *state["best_k_models"]) if path}
+        for path in folder.glob("*.ckpt"):
+            written = path.lstat().st_mtime
+            if saved_at is not None and written > saved_at and path.resolve() not in known:
+                stale.append(path)
+    stale += [path for folder in folders for path in folder.iterdir() if is_partial(path)]
+    return sorted(set(stale) - {root / LAST_CHECKPOINT})
 
 
 def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
@@ -224,4 +258,5 @@ def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
     saved_at = checkpoint.get(SAVED_AT_KEY)
     # The resumed run logs from the step it continues at (Lightning's count of optimizer steps) on.
     csv_rows = dict(checkpoint.get(CSV_ROWS_KEY, {}))
-    return Resume(run_dir, config, saved_at, int(checkpoint.get("global_step", 0)), csv_rows, finished)
+    stale = stale_checkpoints(checkpoint, run_dir)
+    return Resume(run_dir, config, saved_at, int(checkpoint.get("global_step", 0)), csv_rows, finished, stale)
