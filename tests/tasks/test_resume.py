@@ -335,12 +335,8 @@ def last_line(stderr: str) -> str:
     return stderr.strip().splitlines()[-1]
 
 
-# The default suite stops the run; the slow one also resumes it and compares with the reference.
-AND_RESUMES = pytest.mark.parametrize("resumes", [False, pytest.param(True, marks=pytest.mark.slow)])
-
-
-@AND_RESUMES
-def test_a_closed_output_stops_training_after_a_checkpoint_that_resumes_exactly(tmp_path, request, resumes):
+@pytest.mark.slow
+def test_a_closed_output_stops_training_after_a_checkpoint_that_resumes_exactly(tmp_path, reference):
     """`litmlp train | head`: once the reader is gone, the run saves, says how to resume, exits 141."""
     process = start_train(
         tmp_path, *RUN, *pause_at(tmp_path, 7, "hello"), "hydra.run.dir=run", stdout=subprocess.PIPE
@@ -360,9 +356,8 @@ def test_a_closed_output_stops_training_after_a_checkpoint_that_resumes_exactly(
         f"continue with: litmlp train resume={run}"
     )
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
-    if resumes:
-        assert run_cli("train", f"resume={run}", TRUST, cwd=tmp_path).returncode == 0
-        assert_same_run(run, request.getfixturevalue("reference"))
+    assert run_cli("train", f"resume={run}", TRUST, cwd=tmp_path).returncode == 0
+    assert_same_run(run, reference)
 
 
 @pytest.mark.slow
@@ -482,10 +477,8 @@ def small_file_system(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
-@AND_RESUMES
-def test_a_full_disk_stops_with_one_line_keeping_a_checkpoint_that_resumes_exactly(
-    tmp_path, request, resumes
-):
+@pytest.mark.slow
+def test_a_full_disk_stops_with_one_line_keeping_a_checkpoint_that_resumes_exactly(tmp_path, reference):
     with small_file_system(tmp_path / "disk", "200k") as disk:
         run = disk / "run"
         first = run_cli("train", *RUN, f"hydra.run.dir={run}", cwd=tmp_path)
@@ -502,11 +495,10 @@ def test_a_full_disk_stops_with_one_line_keeping_a_checkpoint_that_resumes_exact
         assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step
         assert not list(run.rglob("*partial*"))
         assert not (run / "metrics.json").exists()
-        if resumes:
-            subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)  # space freed
-            resumed = run_cli("train", f"resume={run}", cwd=tmp_path)
-            assert resumed.returncode == 0, resumed.stderr[-3000:]
-            assert_same_run(run, request.getfixturevalue("reference"))
+        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)  # space freed
+        resumed = run_cli("train", f"resume={run}", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert_same_run(run, reference)
 
 
 @pytest.mark.slow

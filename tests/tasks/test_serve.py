@@ -272,6 +272,7 @@ def test_other_paths_answer_in_the_same_shape(server):
     assert json.loads(wrong_method.value.read()) == {"error": "Method Not Allowed"}
 
 
+@pytest.mark.slow  # a CLI start of its own (~3 s): the default suite keeps one server
 def test_a_host_litserve_cannot_bind_is_refused_before_anything_starts(shop):
     result = run_cli("serve", "ckpt_path=run/checkpoints/last.ckpt", "host=localhost", cwd=shop)
     assert result.returncode == 2
@@ -332,6 +333,7 @@ def test_a_category_written_as_missing_is_missing_as_in_a_file(text):
     assert str(refused.value).startswith("feature 'kind' has no value")
 
 
+@pytest.mark.slow  # a CLI start of its own (~3 s): the default suite keeps one server
 def test_a_port_in_use_is_one_line_before_anything_starts(shop):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
