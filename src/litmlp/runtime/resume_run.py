@@ -212,14 +212,14 @@ def stale_checkpoints(checkpoint: dict[str, Any], run_dir: Path) -> list[Path]:
     root = run_dir.resolve()
     stale, folders = [], {root / CHECKPOINT_DIR}
     for state in checkpoint.get("callbacks", {}).values():
-        if not isinstance(state, dict) or not {"dirpath", "best_k_models"} <= state.keys():
+        if not isinstance(state, dict) or "best_k_models" not in state or not state.get("dirpath"):
             continue  # not a ModelCheckpoint's state
         folder = Path(state["dirpath"]).resolve()
         if not folder.is_relative_to(root) or not folder.is_dir():
             continue
         folders.add(folder)
-        known = {state.get(key) for key in ("best_model_path", "last_model_path", "kth_best_model_path")}
-        known = {Path(path).resolve() for path in (*known, *state["best_k_models"]) if path}
+        paths = [state.get(key) for key in ("best_model_path", "last_model_path", "kth_best_model_path")]
+        known = {Path(path).resolve() for path in (*paths, *state["best_k_models"]) if path}
         for path in folder.glob("*.ckpt"):
             written = path.lstat().st_mtime
             if saved_at is not None and written > saved_at and path.resolve() not in known:
