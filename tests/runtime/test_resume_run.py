@@ -6,18 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from litmlp.files import replacing
-from litmlp.runtime.resume import SAVED_AT_KEY
-from litmlp.runtime.resume_run import stale_checkpoints
+from litmlp.runtime.resume_run import checkpoint_dirs, stale_checkpoints
 
-SAVED_AT = 1_000_000.0
+RESUMED_STEP = 9
 
 
-def file_written(path: Path, at: float) -> Path:
+def saved_at_step(path: Path, step: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"checkpoint")
-    os.utime(path, (at, at))
+    torch.save({"global_step": step, "state_dict": {"w": torch.ones(2)}}, path)
     return path
 
 
@@ -28,39 +27,39 @@ def temporary_name(path: Path, pid: int) -> str:
     return str(stopped.value).replace(f".{os.getpid()}.", f".{pid}.")
 
 
-def model_checkpoint_state(dirpath: Path, *best: Path) -> dict:
-    return {
-        "dirpath": str(dirpath),
-        "best_model_path": str(best[0]) if best else "",
-        "best_k_models": {str(path): 0.5 for path in best},
-        "kth_best_model_path": str(best[-1]) if best else "",
-        "last_model_path": "",
-    }
+def model_checkpoint_state(dirpath: Path) -> dict:
+    return {"dirpath": str(dirpath), "best_model_path": "", "best_k_models": {}, "last_model_path": ""}
 
 
-def test_only_unknown_checkpoints_written_after_the_resume_checkpoint_are_stale(tmp_path):
+def test_checkpoints_of_the_steps_the_resumed_run_repeats_are_stale(tmp_path):
     run = tmp_path / "run"
-    checkpoints = run / "checkpoints"
-    last = file_written(checkpoints / "last.ckpt", SAVED_AT + 5)  # the one resumed from, never stale
-    known_before = file_written(checkpoints / "epoch_000.ckpt", SAVED_AT - 5)
-    known_after = file_written(checkpoints / "epoch_001.ckpt", SAVED_AT + 1)  # its write ended after the save
-    stale = file_written(checkpoints / "epoch_002.ckpt", SAVED_AT + 2)
-    unknown_before = file_written(checkpoints / "by_hand.ckpt", SAVED_AT - 1)
-    not_a_checkpoint = file_written(checkpoints / "notes.txt", SAVED_AT + 3)
-    # What a process killed while writing epoch_003.ckpt leaves: the temporary file, under its process id.
-    left_behind = file_written(checkpoints / temporary_name(checkpoints / "epoch_003.ckpt", pid=12345), 0)
-    elsewhere = file_written(tmp_path / "shared" / "epoch_009.ckpt", SAVED_AT + 2)  # another run's
+    checkpoints, best = run / "checkpoints", run / "best"
+    last = saved_at_step(checkpoints / "last.ckpt", RESUMED_STEP)  # the one resumed from
+    before = saved_at_step(checkpoints / "epoch_000.ckpt", 5)
+    same_step = saved_at_step(best / "step_009.ckpt", RESUMED_STEP)  # saved just after last.ckpt
+    after = saved_at_step(checkpoints / "epoch_001.ckpt", 11)
+    after_elsewhere = saved_at_step(best / "step_012.ckpt", 12)
+    unreadable = checkpoints / "notes.ckpt"
+    unreadable.write_text("not a checkpoint")
+    sharded = checkpoints / "sharded.ckpt"
+    sharded.mkdir()
+    link = checkpoints / "link.ckpt"
+    link.symlink_to(after)
+    # What a process killed while writing epoch_002.ckpt leaves: the temporary file, under its process id.
+    left_behind = saved_at_step(checkpoints / temporary_name(checkpoints / "epoch_002.ckpt", pid=12345), 0)
+    shared = saved_at_step(tmp_path / "shared" / "other_run.ckpt", 50)  # another run's folder
     checkpoint = {
-        SAVED_AT_KEY: SAVED_AT,
+        "global_step": RESUMED_STEP,
         "callbacks": {
-            "ModelCheckpoint{'monitor': 'val/acc'}": model_checkpoint_state(
-                checkpoints, known_before, known_after
-            ),
-            "MyCheckpoint": model_checkpoint_state(elsewhere.parent),
+            "ModelCheckpoint{'monitor': 'val/acc'}": model_checkpoint_state(best),
+            "MyCheckpoint": model_checkpoint_state(shared.parent),
             "ResumeCheckpoint": {"rng": {}},
         },
     }
 
-    assert stale_checkpoints(checkpoint, run) == sorted([stale, left_behind])
-    for kept in (last, known_before, known_after, unknown_before, not_a_checkpoint, elsewhere):
+    folders = checkpoint_dirs(checkpoint, run)
+    assert folders == sorted([best.resolve(), checkpoints.resolve()])
+    stale = stale_checkpoints(folders, RESUMED_STEP)
+    assert sorted(stale) == sorted(p.resolve() for p in (left_behind, after, after_elsewhere))
+    for kept in (last, before, same_step, unreadable, sharded, link, shared):
         assert kept.exists()

@@ -99,7 +99,7 @@ def _holding(command: str, run_dir: Path) -> AbstractContextManager[None]:
 def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any]:
     """The resumed run's own config, or its final metrics when there is nothing left to train."""
     from litmlp.runtime.event_files import rewind_csv_files, rewind_event_files
-    from litmlp.runtime.resume_run import SAFE_ON_RESUME, override_key, plan_resume
+    from litmlp.runtime.resume_run import SAFE_ON_RESUME, override_key, plan_resume, stale_checkpoints
 
     changed = [key for key in map(override_key, overrides) if key in SAFE_ON_RESUME]
     resume = plan_resume(cfg, changed)
@@ -115,9 +115,9 @@ def _resume(cfg: DictConfig, overrides: list[str]) -> DictConfig | dict[str, Any
             "Dropped %d TensorBoard events and %d CSV rows logged after the checkpoint", dropped, dropped_rows
         )
     if process_rank() == 0:
-        for path in resume.stale_checkpoints:  # the resumed run writes them again, under the same names
-            path.unlink(missing_ok=True)
-            log.info("Removed %s, written after the resume checkpoint", path)
+        for path in stale_checkpoints(resume.checkpoint_dirs, resume.repeats_from_step):
+            path.unlink(missing_ok=True)  # of steps the resumed run trains again
+            log.info("Removed %s, written after the checkpoint the run resumes from", path)
     log.info("Resuming %s from %s", resume.run_dir, resume.config.fit_ckpt_path)
     return resume.config
 

@@ -192,40 +192,40 @@ class Resume:
     repeats_from_step: int  # the first logging step the resumed run writes (litmlp.runtime.resume)
     csv_rows: dict[str, int]  # rows of each CSV logger file at the save
     finished: dict[str, Any] | None  # the run's final metrics when there is nothing left to train
-    stale_checkpoints: list[Path]  # written after the resume checkpoint (stale_checkpoints)
+    checkpoint_dirs: list[Path]  # where the run writes checkpoints (checkpoint_dirs)
 
 
-def stale_checkpoints(checkpoint: dict[str, Any], run_dir: Path) -> list[Path]:
-    """The run's checkpoint files the resumed run would not know of: a ModelCheckpoint's files written
-    after the resume checkpoint was saved, and the temporary files of writes a kill cut short.
+def checkpoint_dirs(checkpoint: dict[str, Any], run_dir: Path) -> list[Path]:
+    """The folders the run's checkpoints are written to, inside the run directory: the resume
+    checkpoint's and every ModelCheckpoint's (a dirpath shared with other runs is left out)."""
+    root = run_dir.resolve()
+    folders = {root / CHECKPOINT_DIR}
+    for state in checkpoint.get("callbacks", {}).values():
+        if isinstance(state, dict) and "best_k_models" in state and state.get("dirpath"):
+            folder = Path(state["dirpath"]).resolve()  # a ModelCheckpoint's state
+            if folder.is_relative_to(root):
+                folders.add(folder)
+    return sorted(folders)
+
+
+def stale_checkpoints(folders: list[Path], resumed_step: int) -> list[Path]:
+    """The checkpoint files in `folders` saved after step `resumed_step`, and the temporary files of
+    writes a kill cut short.
 
     A run stopped between writing an epoch's best checkpoint and its resume checkpoint (a kill, a full
-    disk) resumes from an earlier step; the resumed run writes that best checkpoint again. Left in place,
-    the old file would make Lightning save the new one as `epoch_000-v1.ckpt`, and it would never be
-    removed as a worse top-k file. Only files inside the run directory are considered: a ModelCheckpoint
-    whose dirpath is shared with other runs keeps them all.
+    disk) resumes from an earlier step and trains those steps again. Left in place, the file from the
+    steps it repeats would make Lightning save the new one as `epoch_000-v1.ckpt`, and it would never be
+    removed as a worse top-k file. Judged by the step stored in each file, not by file times; a file
+    that is not a readable checkpoint, or a folder (a sharded checkpoint), is kept.
     """
     from litmlp.files import is_partial
-    from litmlp.runtime.resume import SAVED_AT_KEY
 
-    saved_at = checkpoint.get(SAVED_AT_KEY)
-    root = run_dir.resolve()
-    stale, folders = [], {root / CHECKPOINT_DIR}
-    for state in checkpoint.get("callbacks", {}).values():
-        if not isinstance(state, dict) or "best_k_models" not in state or not state.get("dirpath"):
-            continue  # not a ModelCheckpoint's state
-        folder = Path(state["dirpath"]).resolve()
-        if not folder.is_relative_to(root) or not folder.is_dir():
-            continue
-        folders.add(folder)
-        paths = [state.get(key) for key in ("best_model_path", "last_model_path", "kth_best_model_path")]
-        known = {Path(path).resolve() for path in (*paths, *state["best_k_models"]) if path}
-        for path in folder.glob("*.ckpt"):
-            written = path.lstat().st_mtime
-            if saved_at is not None and written > saved_at and path.resolve() not in known:
-                stale.append(path)
-    stale += [path for folder in folders for path in folder.iterdir() if is_partial(path)]
-    return sorted(set(stale) - {root / LAST_CHECKPOINT})
+    def repeated(path: Path) -> bool:
+        return path.suffix == ".ckpt" and (saved_step(path) or 0) > resumed_step
+
+    files = [path for folder in folders if folder.is_dir() for path in sorted(folder.iterdir())]
+    files = [path for path in files if path.is_file() and not path.is_symlink()]
+    return [path for path in files if is_partial(path) or repeated(path)]
 
 
 def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
@@ -258,5 +258,5 @@ def plan_resume(cfg: DictConfig, changed: list[str]) -> Resume:
     saved_at = checkpoint.get(SAVED_AT_KEY)
     # The resumed run logs from the step it continues at (Lightning's count of optimizer steps) on.
     csv_rows = dict(checkpoint.get(CSV_ROWS_KEY, {}))
-    stale = stale_checkpoints(checkpoint, run_dir)
-    return Resume(run_dir, config, saved_at, int(checkpoint.get("global_step", 0)), csv_rows, finished, stale)
+    step, folders = int(checkpoint.get("global_step", 0)), checkpoint_dirs(checkpoint, run_dir)
+    return Resume(run_dir, config, saved_at, step, csv_rows, finished, folders)
