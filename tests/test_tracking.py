@@ -101,6 +101,21 @@ def test_a_killed_run_continues_its_mlflow_run_beside_tensorboard(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("how", "exit_code", "status"),
+    [
+        (interrupt(7, "batch_end", "SIGTERM"), 143, "KILLED"),  # stopped, to be resumed
+        (("+callbacks.boom._target_=tests.helpers.boom.Boom",), 1, "FAILED"),  # a bug
+    ],
+)
+def test_a_run_that_does_not_finish_ends_its_mlflow_run_saying_how(tmp_path, how, exit_code, status):
+    result = run_cli("train", *RUN, "logger=mlflow", *how, "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == exit_code, result.stderr[-3000:]
+    run_id = json.loads((tmp_path / "run" / "mlflow.json").read_text())["run_id"]
+    assert client(tmp_path).get_run(run_id).info.status == status
+
+
+@pytest.mark.slow
 def test_a_stopped_run_continues_its_wandb_run_under_the_same_id(tmp_path):
     """SIGTERM (Ctrl-C, a scheduler's stop): the run saves a checkpoint and ends its W&B run, whose offline
     file then holds every step so far; the resumed run writes a second file under the same id. (After a

@@ -1,5 +1,5 @@
 """MLflow and Weights & Biases as a run uses them (`logger=mlflow`, `logger=wandb`): one tracker run per
-litmlp run, its id kept in the run directory, so that a resumed run continues it; `close_runs` ends them
+litmlp run, its id kept in the run directory, so that a resumed run continues it; `closing_runs` ends them
 once a job has logged everything.
 """
 
@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from litmlp.errors import LitmlpError
+from litmlp.errors import LitmlpError, RunInterrupted, StopRequested
 from litmlp.loggers import job_name, without_epoch
 
 log = logging.getLogger(__name__)
@@ -304,15 +304,25 @@ class WandbLogger(LightningWandbLogger):
             self._experiment = None
 
 
-def close_runs(loggers: list[Logger], status: str) -> None:
-    """End the tracking runs (MLflow, W&B) of a job once everything was logged: `status` is 'success',
-    'failed' or 'interrupted'. A tracker that cannot be reached then (a server gone) is a warning: the
-    run's own files are written, and an error of the run itself must not be replaced by this one."""
-    for logger in loggers:
-        if isinstance(logger, (MLFlowLogger, WandbLogger)):
-            try:
-                logger.close(status)
-            except Exception as error:
-                log.warning(
-                    "could not end the %s run: %s: %s", type(logger).__name__, type(error).__name__, error
-                )
+@contextlib.contextmanager
+def closing_runs(loggers: list[Logger]) -> Iterator[None]:
+    """Ends the tracking runs (MLflow, W&B) of a job once the block has logged everything, however it
+    ends: FINISHED, KILLED when stopped to be resumed (a stop signal), FAILED otherwise. A tracker that
+    cannot be reached then (a server gone) is a warning: the run's own files are written, and an error of
+    the run itself must not be replaced by this one."""
+    status = "failed"
+    try:
+        yield
+        status = "success"
+    except (StopRequested, RunInterrupted):
+        status = "interrupted"
+        raise
+    finally:
+        for logger in loggers:
+            if isinstance(logger, (MLFlowLogger, WandbLogger)):
+                try:
+                    logger.close(status)
+                except Exception as error:
+                    log.warning(
+                        "could not end the %s run: %s: %s", type(logger).__name__, type(error).__name__, error
+                    )

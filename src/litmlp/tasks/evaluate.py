@@ -22,7 +22,7 @@ from litmlp.tasks.build import (
 )
 from litmlp.tasks.checks import check_values
 from litmlp.tasks.results import report_evaluation
-from litmlp.tracking import close_runs
+from litmlp.tracking import closing_runs
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         datamodule.load_state_dict(data_state)
     model = build_model(cfg.model, datamodule)
     trainer = build_trainer(cfg.trainer, build_callbacks(cfg.callbacks), build_loggers(cfg.logger))
-    status = "failed"
-    try:
+    with closing_runs(trainer.loggers):  # an MLflow or W&B run (logger=mlflow) ends once all is logged
         # Lightning restores the weights and the DataModule's state (the training split's scaling) from it.
         results = trainer.test(
             model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False, weights_only=True
         )
-        summary = report_evaluation(trainer, Path(cfg.ckpt_path), Path(cfg.paths.output_dir), results)
-        status = "success"
-        return summary
-    finally:  # an MLflow or W&B run (logger=mlflow) ends once everything is logged
-        close_runs(trainer.loggers, status)
+        return report_evaluation(trainer, Path(cfg.ckpt_path), Path(cfg.paths.output_dir), results)

@@ -13,7 +13,6 @@ from omegaconf import DictConfig
 
 from litmlp.callbacks import RunRecord
 from litmlp.checkpoint import load_checkpoint
-from litmlp.errors import RunInterrupted, StopRequested
 from litmlp.tasks.build import (
     build_callbacks,
     build_datamodule,
@@ -27,7 +26,7 @@ from litmlp.tasks.build import (
 )
 from litmlp.tasks.checks import check_values
 from litmlp.tasks.results import early_stop_reason, load_weights, log_tracker_params, report_training
-from litmlp.tracking import close_runs
+from litmlp.tracking import closing_runs
 
 log = logging.getLogger(__name__)
 
@@ -51,43 +50,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     record = RunRecord(config)
     callbacks = [*build_callbacks(cfg.callbacks), record]
     trainer = build_trainer(cfg.trainer, callbacks, build_loggers(cfg.logger), datamodule)
-    status = "failed"
-    try:
-        summary = _fit_and_test(cfg, trainer, model, datamodule, config, record, started)
-        status = "success"
-        return summary
-    except (StopRequested, RunInterrupted):
-        status = "interrupted"  # to be resumed
-        raise
-    finally:  # an MLflow or W&B run ends once everything is logged, however the job ends
-        close_runs(trainer.loggers, status)
-
-
-def _fit_and_test(
-    cfg: DictConfig,
-    trainer: pl.Trainer,
-    model: pl.LightningModule,
-    datamodule: pl.LightningDataModule,
-    config: dict[str, Any],
-    record: RunRecord,
-    started: float,
-) -> dict[str, Any]:
     net = getattr(model, "net", None)
     name = type(model).__name__ + (f"({type(net).__name__})" if isinstance(net, torch.nn.Module) else "")
     log.info("Training %s on %s in %s", name, type(datamodule).__name__, cfg.paths.output_dir)
-    log_tracker_params(trainer.loggers, config)
-    # weights_only=True: checkpoints are read as tensors and plain containers, never as pickled code.
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.fit_ckpt_path, weights_only=True)
-    stopped_early = early_stop_reason(trainer)
-    if stopped_early and trainer.is_global_zero:
-        log.info(stopped_early)
-    # Testing replaces the callback metrics; a resumed run with no epoch left has only its record's.
-    fitted = {**record.validation, **trainer.callback_metrics}
-    checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
-    test = []
-    if cfg.test:  # the best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights
-        test = trainer.test(
-            model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True
-        )
-    return report_training(trainer, config, fitted, test, started)
+    with closing_runs(trainer.loggers):  # an MLflow or W&B run ends once everything is logged
+        log_tracker_params(trainer.loggers, config)
+        # weights_only=True: checkpoints are read as tensors and plain containers, never as pickled code.
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.fit_ckpt_path, weights_only=True)
+        stopped_early = early_stop_reason(trainer)
+        if stopped_early and trainer.is_global_zero:
+            log.info(stopped_early)
+        # Testing replaces the callback metrics; a resumed run with no epoch left has only its record's.
+        fitted = {**record.validation, **trainer.callback_metrics}
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
+        test = []
+        if cfg.test:  # the best checkpoint; with checkpointing off (e.g. fast_dev_run) the final weights
+            test = trainer.test(
+                model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True
+            )
+        return report_training(trainer, config, fitted, test, started)
