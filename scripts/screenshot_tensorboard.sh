@@ -12,8 +12,4 @@ bin=$(dirname "$0")/../.venv/bin
 "$bin/tensorboard" --logdir "$run_dir" --port "$port" --host 127.0.0.1 >/dev/null 2>&1 &
 server=$!
 trap 'kill $server' EXIT
-for _ in $(seq 60); do
-  curl -sf "http://127.0.0.1:$port/" >/dev/null && break
-  sleep 0.5
-done
 "$(dirname "$0")/headless_screenshot.sh" "http://127.0.0.1:$port/#$page" "$out" 1600 1100 15000
