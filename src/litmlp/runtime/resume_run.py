@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litmlp.errors import LitmlpError, UsageError
+from litmlp.files import is_partial
 from litmlp.layout import CHECKPOINT_DIR, LAST_CHECKPOINT, METRICS_FILE
 
 # Budgets, display and trust only: anything else would make the continued run differ from the one that
@@ -218,7 +219,6 @@ def stale_checkpoints(folders: list[Path], resumed_step: int) -> list[Path]:
     removed as a worse top-k file. Judged by the step stored in each file, not by file times; a file
     that is not a readable checkpoint, or a folder (a sharded checkpoint), is kept.
     """
-    from litmlp.files import is_partial
 
     def repeated(path: Path) -> bool:
         return path.suffix == ".ckpt" and (saved_step(path) or 0) > resumed_step
